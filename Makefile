@@ -1,0 +1,18 @@
+# One command to see the ward, one to test it. See README.md.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= /tmp/icu-monitor-target
+
+.PHONY: test lint fmt contracts demo bench
+
+test:            ## every test, on a throwaway PostgreSQL and real (mock) Kafka brokers
+	scripts/test.sh
+
+lint:            ## formatting and clippy, warnings are errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+contracts:       ## regenerate api/schemas from the Rust wire types (review the diff)
+	UPDATE_CONTRACTS=1 cargo test -p vitals --test contract

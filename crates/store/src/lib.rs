@@ -1,0 +1,8 @@
+//! PostgreSQL for the ward: migrations, landing of consumed messages
+//! (stored, queued, quarantined) and the read queries of the API.
+
+pub mod error;
+pub mod migrate;
+
+pub use error::{Error, Result};
+pub use migrate::migrate;

@@ -1,0 +1,16 @@
+//! The ICU domain: what a vital-signs reading is, when it is impossible, how
+//! NEWS2 scores it, and how it travels on the wire. No I/O lives here, so the
+//! emulator, the data-service and the monitor-service agree on one definition.
+
+pub mod blood_pressure;
+pub mod condition;
+pub mod identity;
+pub mod news2;
+pub mod reading;
+pub mod wire;
+
+pub use blood_pressure::{BloodPressure, BloodPressureError};
+pub use condition::{Condition, UnknownCondition};
+pub use news2::{Acvpu, News2, RiskBand};
+pub use reading::{Admission, InvalidReading, Reading};
+pub use wire::{AdmissionMessage, DecodeError, MAX_MESSAGE_BYTES, ReadingMessage, WIRE_VERSION};
