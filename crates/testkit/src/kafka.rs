@@ -67,11 +67,19 @@ impl MockBroker {
         producer.send(record, Duration::from_secs(10)).await.expect("message acknowledged");
     }
 
-    /// Reads every message on `topics` from the beginning until `idle` passes
-    /// with nothing new, as an independent consumer would.
-    pub fn read_all(&self, topics: &[&str], idle: Duration) -> Vec<Received> {
+    /// Flushes a producer (helper for tests that use `BaseProducer`).
+    pub fn flush(producer: &impl Producer) {
+        producer.flush(Duration::from_secs(10)).expect("flush");
+    }
+}
+
+/// Reads every message on `topics` of the broker at `bootstrap` from the
+/// beginning until `idle` passes with nothing new, as an independent consumer
+/// would. Blocking: call it from `spawn_blocking` in async tests.
+pub fn read_all(bootstrap: &str, topics: &[&str], idle: Duration) -> Vec<Received> {
+    {
         let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
+            .set("bootstrap.servers", bootstrap)
             .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "false")
@@ -108,11 +116,6 @@ impl MockBroker {
             }
         }
         out
-    }
-
-    /// Flushes a producer (helper for tests that use `BaseProducer`).
-    pub fn flush(producer: &impl Producer) {
-        producer.flush(Duration::from_secs(10)).expect("flush");
     }
 }
 

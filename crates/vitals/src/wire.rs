@@ -13,6 +13,11 @@ use uuid::Uuid;
 use crate::news2::Acvpu;
 use crate::reading::{Admission, InvalidReading, RawVitals, Reading, check_name};
 
+/// Default topic of readings (the original `KAFKA_TOPIC`).
+pub const VITALS_TOPIC: &str = "icu.vitals";
+/// Default topic of admissions (log-compacted, keyed by patient).
+pub const PATIENTS_TOPIC: &str = "icu.patients";
+
 /// The message version this code writes and reads.
 pub const WIRE_VERSION: u32 = 1;
 
