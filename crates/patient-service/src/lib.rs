@@ -1,1 +1,201 @@
+//! patient-service: emulated bedside monitors. A ward of patients (or one,
+//! as in the original assignment) whose vital signs drift with their
+//! condition, published to Kafka as admissions and readings, with a small
+//! control API to list patients and change their condition.
 
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod physiology;
+pub mod publisher;
+pub mod scheduler;
+pub mod ward;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DurationRound, TimeDelta, Utc};
+use prometheus_client::registry::Registry;
+use telemetry::Readiness;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use vitals::{Admission, AdmissionMessage};
+
+pub use config::{Config, Mode};
+
+use crate::metrics::Metrics;
+use crate::publisher::{PublishError, Publisher, PublisherSettings};
+use crate::scheduler::Emulator;
+use crate::ward::Ward;
+
+/// How long shutdown waits for the broker to acknowledge what is queued.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often readiness (a broker answers) is checked and drops are reported.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+pub struct Service {
+    config: Config,
+    ward: Arc<Ward>,
+    publisher: Arc<Publisher>,
+    metrics: Metrics,
+    registry: Arc<Registry>,
+    readiness: Readiness,
+    listener: TcpListener,
+}
+
+impl Service {
+    /// Builds the ward and the producer and binds the control API. The broker
+    /// need not be up: readings queue until it is.
+    pub async fn start(config: Config) -> anyhow::Result<Service> {
+        let admitted_at = Utc::now().duration_trunc(TimeDelta::milliseconds(1))?;
+        let ward = Arc::new(Ward::new(&config.mode(), config.seed, admitted_at));
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        metrics.patients.set(ward.len() as i64);
+        let settings = PublisherSettings {
+            bootstrap_servers: &config.kafka_bootstrap_servers,
+            queue_max_messages: config.kafka_queue_max_messages,
+        };
+        let publisher = Arc::new(Publisher::new(&settings, metrics.clone()).context("creating the Kafka producer")?);
+        let address = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(address).await.with_context(|| format!("binding the control API to {address}"))?;
+        tracing::info!(
+            patients = ward.len(),
+            interval_seconds = config.metrics_interval.as_secs_f64(),
+            brokers = %config.kafka_bootstrap_servers,
+            topic = %config.kafka_topic,
+            address = %listener.local_addr()?,
+            "patient-service started"
+        );
+        Ok(Service {
+            config,
+            ward,
+            publisher,
+            metrics,
+            registry: Arc::new(registry),
+            readiness: Readiness::default(),
+            listener,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::new(self.config.host, self.config.port))
+    }
+
+    /// Admits the patients, then publishes readings until `shutdown`
+    /// resolves; then flushes what is queued and stops the API.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let wait = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+
+        let app = http::router(&self.config.api_prefix, self.ward.clone())
+            .merge(telemetry::ops_router(self.registry.clone(), self.readiness.clone()));
+        let server = tokio::spawn(axum::serve(self.listener, app).with_graceful_shutdown(wait(stopped.clone())).into_future());
+        let probe = tokio::spawn(probe(self.publisher.clone(), self.readiness.clone(), self.config.kafka_topic.clone(), wait(stopped)));
+
+        let shutdown = async move { shutdown.await };
+        tokio::pin!(shutdown);
+        let admitted = tokio::select! {
+            admitted = admit(&self.ward, &self.publisher, &self.config.kafka_patients_topic) => admitted,
+            () = &mut shutdown => Ok(()),
+        };
+        let outcome = match admitted {
+            Ok(()) => {
+                let emulator = Emulator {
+                    ward: self.ward.clone(),
+                    publisher: self.publisher.clone(),
+                    metrics: self.metrics.clone(),
+                    interval: self.config.metrics_interval,
+                    vitals_topic: self.config.kafka_topic.clone(),
+                };
+                let generated = emulator.run(shutdown).await;
+                tracing::info!(readings = generated, "stopping: flushing queued messages");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+
+        let publisher = self.publisher.clone();
+        let left = tokio::task::spawn_blocking(move || {
+            let _ = publisher.flush(FLUSH_TIMEOUT);
+            publisher.report();
+            publisher.in_flight()
+        })
+        .await?;
+        if left > 0 {
+            tracing::error!(messages = left, "the broker did not acknowledge these messages before shutdown");
+        }
+        let _ = stop.send(true);
+        server.await??;
+        probe.await?;
+        outcome
+    }
+}
+
+/// Publishes one admission per patient and waits (briefly) until the broker
+/// has them, so a consumer normally sees a patient before their readings.
+/// Admissions are never dropped: a full queue is waited out.
+async fn admit(ward: &Ward, publisher: &Publisher, topic: &str) -> anyhow::Result<()> {
+    for patient in ward.patients() {
+        let admission = Admission {
+            patient: patient.uuid,
+            name: patient.name.clone(),
+            bed: patient.bed.clone(),
+            admitted_at: patient.admitted_at,
+        };
+        let payload = AdmissionMessage::from(&admission).encode();
+        loop {
+            match publisher.send(topic, patient.uuid, &payload) {
+                Ok(()) => break,
+                Err(PublishError::QueueFull) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(e) => return Err(e).context("publishing an admission"),
+            }
+        }
+    }
+    let flushing = {
+        let publisher_ready = tokio::task::block_in_place(|| publisher.flush(Duration::from_secs(5)));
+        publisher_ready.is_ok()
+    };
+    if flushing {
+        tracing::info!(patients = ward.len(), topic, "patients admitted");
+    } else {
+        tracing::warn!(patients = ward.len(), topic, "broker not acknowledging yet; admissions and readings are queued");
+    }
+    Ok(())
+}
+
+/// Readiness follows the broker: ready while a broker answers metadata requests.
+async fn probe(publisher: Arc<Publisher>, readiness: Readiness, topic: String, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut every = tokio::time::interval(PROBE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = every.tick() => {}
+        }
+        let check = publisher.clone();
+        let topic = topic.clone();
+        let reachable = tokio::task::spawn_blocking(move || {
+            let reachable = check.broker_reachable(&topic, Duration::from_secs(2));
+            check.report();
+            reachable
+        })
+        .await
+        .unwrap_or(false);
+        if reachable != readiness.is_ready() {
+            if reachable {
+                tracing::info!("broker reachable: ready");
+            } else {
+                tracing::warn!("broker unreachable: not ready; readings are queued up to the bound");
+            }
+        }
+        readiness.set(reachable);
+    }
+}

@@ -1,0 +1,164 @@
+//! Publishing to Kafka: an idempotent producer (`acks=all`, no duplicates or
+//! reordering on retry) with a bounded queue. While the broker is away the
+//! queue absorbs readings; when it is full a reading is dropped, counted and
+//! reported in the log, never lost silently.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use uuid::Uuid;
+
+use crate::metrics::{DropLabel, Metrics, TopicLabel};
+
+/// Messages the emulator could not hand over, since the last report.
+#[derive(Debug, Default)]
+struct Unreported {
+    queue_full: AtomicU64,
+    delivery_failed: AtomicU64,
+}
+
+pub struct DeliveryContext {
+    metrics: Metrics,
+    unreported: Arc<Unreported>,
+}
+
+impl ClientContext for DeliveryContext {
+    // librdkafka's own logs and errors go through `tracing`, so they are JSON
+    // lines like the rest.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::error!(facility = fac, "librdkafka: {log_message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, "librdkafka: {log_message}"),
+            _ => tracing::debug!(facility = fac, "librdkafka: {log_message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, "kafka client: {reason}");
+    }
+}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(message) => {
+                self.metrics.delivered.get_or_create(&TopicLabel { topic: message.topic().to_owned() }).inc();
+            }
+            Err((_, message)) => {
+                let label = DropLabel { topic: message.topic().to_owned(), reason: "delivery_failed" };
+                self.metrics.dropped.get_or_create(&label).inc();
+                self.unreported.delivery_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the producer queue is full")]
+    QueueFull,
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+pub struct Publisher {
+    producer: ThreadedProducer<DeliveryContext>,
+    metrics: Metrics,
+    unreported: Arc<Unreported>,
+}
+
+/// Settings of the producer, in one place.
+pub struct PublisherSettings<'a> {
+    pub bootstrap_servers: &'a str,
+    pub queue_max_messages: u32,
+}
+
+impl Publisher {
+    pub fn new(settings: &PublisherSettings<'_>, metrics: Metrics) -> Result<Publisher, KafkaError> {
+        let unreported = Arc::new(Unreported::default());
+        let context = DeliveryContext { metrics: metrics.clone(), unreported: unreported.clone() };
+        let producer = ClientConfig::new()
+            .set("bootstrap.servers", settings.bootstrap_servers)
+            .set("client.id", "patient-service")
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            // Readings of a whole ward batch well: a short linger fills batches
+            // without delaying a reading noticeably on the ward screen.
+            .set("linger.ms", "20")
+            .set("queue.buffering.max.messages", settings.queue_max_messages.to_string())
+            // Readings not delivered in 5 minutes are counted as dropped.
+            .set("message.timeout.ms", "300000")
+            .create_with_context(context)?;
+        Ok(Publisher { producer, metrics, unreported })
+    }
+
+    /// Queues one message, keyed by the patient's UUID so that each patient's
+    /// messages keep their order in one partition.
+    pub fn send(&self, topic: &str, patient: Uuid, payload: &[u8]) -> Result<(), PublishError> {
+        let mut key = Uuid::encode_buffer();
+        let key = patient.hyphenated().encode_lower(&mut key);
+        let headers = OwnedHeaders::new().insert(Header { key: "content-type", value: Some("application/json") });
+        let record = BaseRecord::to(topic).key(key.as_bytes()).payload(payload).headers(headers);
+        match self.producer.send(record) {
+            Ok(()) => Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                Err(PublishError::QueueFull)
+            }
+            Err((e, _)) => Err(e.into()),
+        }
+    }
+
+    /// Queues a reading; when the queue is full the reading is counted as
+    /// dropped (the emulator keeps time rather than wait for the broker).
+    pub fn send_or_count(&self, topic: &str, patient: Uuid, payload: &[u8]) {
+        match self.send(topic, patient, payload) {
+            Ok(()) => {}
+            Err(PublishError::QueueFull) => {
+                let label = DropLabel { topic: topic.to_owned(), reason: "queue_full" };
+                self.metrics.dropped.get_or_create(&label).inc();
+                self.unreported.queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e @ PublishError::Kafka(_)) => {
+                let label = DropLabel { topic: topic.to_owned(), reason: "rejected" };
+                self.metrics.dropped.get_or_create(&label).inc();
+                tracing::error!(error = %e, %patient, topic, "reading rejected by the producer");
+            }
+        }
+    }
+
+    /// Whether a broker answers a metadata request for `topic` (blocking).
+    pub fn broker_reachable(&self, topic: &str, timeout: Duration) -> bool {
+        self.producer.client().fetch_metadata(Some(topic), timeout).is_ok()
+    }
+
+    /// Updates the queue gauge and logs drops since the last call.
+    pub fn report(&self) {
+        self.metrics.queued.set(i64::from(self.producer.in_flight_count()));
+        let queue_full = self.unreported.queue_full.swap(0, Ordering::Relaxed);
+        let delivery_failed = self.unreported.delivery_failed.swap(0, Ordering::Relaxed);
+        if queue_full + delivery_failed > 0 {
+            tracing::warn!(queue_full, delivery_failed, "messages dropped: the broker is unreachable or too slow");
+        }
+    }
+
+    pub fn in_flight(&self) -> i32 {
+        self.producer.in_flight_count()
+    }
+
+    /// Waits until every queued message is acknowledged or `timeout` passes (blocking).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.producer.flush(timeout)
+    }
+}

@@ -1,0 +1,165 @@
+//! Who is in the emulated ward, and in what condition. Shared between the
+//! scheduler (reads conditions every reading) and the control API (changes
+//! them), so conditions are atomics rather than a lock the hot loop waits on.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use uuid::Uuid;
+use vitals::Condition;
+
+use crate::config::Mode;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmulatedPatient {
+    pub uuid: Uuid,
+    pub name: String,
+    pub bed: Option<String>,
+    pub admitted_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+pub struct Ward {
+    patients: Vec<EmulatedPatient>,
+    conditions: Vec<AtomicU8>,
+    by_uuid: HashMap<Uuid, usize>,
+    seed: u64,
+}
+
+const GIVEN_NAMES: [&str; 16] = [
+    "Ada", "Ben", "Chloe", "Dmitri", "Elif", "Farah", "Goran", "Hana", "Ines", "Jonas", "Kofi", "Lena", "Mateo",
+    "Nadia", "Oskar", "Priya",
+];
+const FAMILY_NAMES: [&str; 16] = [
+    "Andersen", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Horvat", "Ivanova", "Jansen", "Kowalski",
+    "Larsen", "Moreau", "Novak", "Okafor", "Petrov",
+];
+
+impl Ward {
+    pub fn new(mode: &Mode, seed: u64, admitted_at: DateTime<Utc>) -> Ward {
+        let (patients, conditions): (Vec<_>, Vec<_>) = match mode {
+            Mode::Single { uuid, name, bed, condition } => {
+                (vec![EmulatedPatient { uuid: *uuid, name: name.clone(), bed: bed.clone(), admitted_at }], vec![
+                    *condition,
+                ])
+            }
+            Mode::Ward { patients } => (0..u64::from(*patients))
+                .map(|i| {
+                    let mut rng = patient_rng(seed, i);
+                    let name = format!(
+                        "{} {}",
+                        GIVEN_NAMES[rng.random_range(0..GIVEN_NAMES.len())],
+                        FAMILY_NAMES[rng.random_range(0..FAMILY_NAMES.len())]
+                    );
+                    let patient = EmulatedPatient {
+                        uuid: vitals::identity::patient_uuid_from_seed(seed, i),
+                        name,
+                        bed: Some(format!("{:02}", i + 1)),
+                        admitted_at,
+                    };
+                    (patient, ward_condition(seed, i))
+                })
+                .unzip(),
+        };
+        let by_uuid = patients.iter().enumerate().map(|(i, p)| (p.uuid, i)).collect();
+        let conditions = conditions.into_iter().map(|c| AtomicU8::new(encode(c))).collect();
+        Ward { patients, conditions, by_uuid, seed }
+    }
+
+    pub fn patients(&self) -> &[EmulatedPatient] {
+        &self.patients
+    }
+
+    pub fn len(&self) -> usize {
+        self.patients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patients.is_empty()
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn index_of(&self, uuid: Uuid) -> Option<usize> {
+        self.by_uuid.get(&uuid).copied()
+    }
+
+    pub fn condition(&self, index: usize) -> Condition {
+        decode(self.conditions[index].load(Ordering::Relaxed))
+    }
+
+    /// Changes a patient's condition; `None` when the patient is not emulated here.
+    pub fn set_condition(&self, uuid: Uuid, condition: Condition) -> Option<&EmulatedPatient> {
+        let index = self.index_of(uuid)?;
+        self.conditions[index].store(encode(condition), Ordering::Relaxed);
+        Some(&self.patients[index])
+    }
+}
+
+/// The random stream of patient `index`: its own, so a patient's readings do
+/// not depend on how many others share the ward or in which order they run.
+pub fn patient_rng(seed: u64, index: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index);
+    rng
+}
+
+/// A ward mixes conditions: two patients in three are stable, every third is
+/// not, cycling through the other conditions from an offset the seed picks.
+/// Deterministic, so even a small ward shows abnormal readings at once.
+pub fn ward_condition(seed: u64, index: u64) -> Condition {
+    if index % 3 != 1 {
+        return Condition::Stable;
+    }
+    let unwell = &Condition::ALL[1..];
+    // `unwell` is a fixed, non-empty slice, so the modulo is in range.
+    unwell[((index / 3 + seed) % unwell.len() as u64) as usize]
+}
+
+fn encode(condition: Condition) -> u8 {
+    Condition::ALL.iter().position(|&c| c == condition).unwrap_or(0) as u8
+}
+
+fn decode(code: u8) -> Condition {
+    Condition::ALL.get(usize::from(code)).copied().unwrap_or(Condition::Stable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ward_mixes_every_condition_and_is_mostly_stable() {
+        let ward = Ward::new(&Mode::Ward { patients: 40 }, 7, Utc::now());
+        let conditions: Vec<Condition> = (0..ward.len()).map(|i| ward.condition(i)).collect();
+        let stable = conditions.iter().filter(|&&c| c == Condition::Stable).count();
+        assert!(stable > 20 && stable < 40, "{stable} of 40 stable");
+        for c in Condition::ALL {
+            assert!(conditions.contains(&c), "{c} missing from {conditions:?}");
+        }
+    }
+
+    #[test]
+    fn identities_are_stable_for_a_seed_and_unique() {
+        let a = Ward::new(&Mode::Ward { patients: 100 }, 7, Utc::now());
+        let b = Ward::new(&Mode::Ward { patients: 100 }, 7, Utc::now());
+        assert_eq!(a.patients().iter().map(|p| (p.uuid, &p.name)).collect::<Vec<_>>(),
+                   b.patients().iter().map(|p| (p.uuid, &p.name)).collect::<Vec<_>>());
+        let uuids: std::collections::HashSet<_> = a.patients().iter().map(|p| p.uuid).collect();
+        assert_eq!(uuids.len(), 100);
+    }
+
+    #[test]
+    fn conditions_change_by_uuid_only_for_known_patients() {
+        let ward = Ward::new(&Mode::Ward { patients: 3 }, 1, Utc::now());
+        let uuid = ward.patients()[0].uuid;
+        assert!(ward.set_condition(uuid, Condition::Sepsis).is_some());
+        assert_eq!(ward.condition(0), Condition::Sepsis);
+        assert!(ward.set_condition(Uuid::nil(), Condition::Fever).is_none());
+    }
+}
