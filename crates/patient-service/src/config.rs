@@ -100,9 +100,8 @@ fn parse_condition(s: &str) -> Result<Condition, String> {
 }
 
 fn parse_topic(s: &str) -> Result<String, String> {
-    let valid = !s.is_empty()
-        && s.len() <= 249
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    let valid =
+        !s.is_empty() && s.len() <= 249 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if valid { Ok(s.to_owned()) } else { Err(format!("{s:?} is not a Kafka topic name ([a-zA-Z0-9._-], 1–249)")) }
 }
 

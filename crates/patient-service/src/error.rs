@@ -24,18 +24,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let detail = self.to_string();
         let problem = match self {
-            ApiError::InvalidUuid(given) => {
-                Problem::new(StatusCode::BAD_REQUEST, "invalid-uuid", detail).with("parameter", "uuid").with("value", given)
-            }
+            ApiError::InvalidUuid(given) => Problem::new(StatusCode::BAD_REQUEST, "invalid-uuid", detail)
+                .with("parameter", "uuid")
+                .with("value", given),
             ApiError::UnknownPatient(uuid) => {
                 Problem::new(StatusCode::NOT_FOUND, "unknown-patient", detail).with("uuid", uuid.to_string())
             }
-            ApiError::UnknownCondition(e) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-condition", detail)
-                .with("value", e.given)
-                .with("allowed", Condition::NAMES.to_vec()),
-            ApiError::InvalidBody(rejection) => {
-                Problem::new(rejection.status(), "invalid-body", rejection.body_text())
+            ApiError::UnknownCondition(e) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-condition", detail)
+                    .with("value", e.given)
+                    .with("allowed", Condition::NAMES.to_vec())
             }
+            ApiError::InvalidBody(rejection) => Problem::new(rejection.status(), "invalid-body", rejection.body_text()),
         };
         problem.into_response()
     }

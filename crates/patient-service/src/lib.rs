@@ -62,7 +62,8 @@ impl Service {
         };
         let publisher = Arc::new(Publisher::new(&settings, metrics.clone()).context("creating the Kafka producer")?);
         let address = SocketAddr::new(config.host, config.port);
-        let listener = TcpListener::bind(address).await.with_context(|| format!("binding the control API to {address}"))?;
+        let listener =
+            TcpListener::bind(address).await.with_context(|| format!("binding the control API to {address}"))?;
         tracing::info!(
             patients = ward.len(),
             interval_seconds = config.metrics_interval.as_secs_f64(),
@@ -96,10 +97,15 @@ impl Service {
 
         let app = http::router(&self.config.api_prefix, self.ward.clone())
             .merge(telemetry::ops_router(self.registry.clone(), self.readiness.clone()));
-        let server = tokio::spawn(axum::serve(self.listener, app).with_graceful_shutdown(wait(stopped.clone())).into_future());
-        let probe = tokio::spawn(probe(self.publisher.clone(), self.readiness.clone(), self.config.kafka_topic.clone(), wait(stopped)));
+        let server =
+            tokio::spawn(axum::serve(self.listener, app).with_graceful_shutdown(wait(stopped.clone())).into_future());
+        let probe = tokio::spawn(probe(
+            self.publisher.clone(),
+            self.readiness.clone(),
+            self.config.kafka_topic.clone(),
+            wait(stopped),
+        ));
 
-        let shutdown = async move { shutdown.await };
         tokio::pin!(shutdown);
         let admitted = tokio::select! {
             admitted = admit(&self.ward, &self.publisher, &self.config.kafka_patients_topic) => admitted,
@@ -141,7 +147,7 @@ impl Service {
 /// Publishes one admission per patient and waits (briefly) until the broker
 /// has them, so a consumer normally sees a patient before their readings.
 /// Admissions are never dropped: a full queue is waited out.
-async fn admit(ward: &Ward, publisher: &Publisher, topic: &str) -> anyhow::Result<()> {
+async fn admit(ward: &Ward, publisher: &Arc<Publisher>, topic: &str) -> anyhow::Result<()> {
     for patient in ward.patients() {
         let admission = Admission {
             patient: patient.uuid,
@@ -158,14 +164,16 @@ async fn admit(ward: &Ward, publisher: &Publisher, topic: &str) -> anyhow::Resul
             }
         }
     }
-    let flushing = {
-        let publisher_ready = tokio::task::block_in_place(|| publisher.flush(Duration::from_secs(5)));
-        publisher_ready.is_ok()
-    };
-    if flushing {
+    let flushing = publisher.clone();
+    let flushed = tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(5)).is_ok()).await?;
+    if flushed {
         tracing::info!(patients = ward.len(), topic, "patients admitted");
     } else {
-        tracing::warn!(patients = ward.len(), topic, "broker not acknowledging yet; admissions and readings are queued");
+        tracing::warn!(
+            patients = ward.len(),
+            topic,
+            "broker not acknowledging yet; admissions and readings are queued"
+        );
     }
     Ok(())
 }

@@ -47,11 +47,7 @@ impl Metrics {
             lateness: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 13)),
         };
         registry.register("icu_emulator_patients", "Patients emulated by this process", m.patients.clone());
-        registry.register(
-            "icu_emulator_readings",
-            "Readings generated, by NEWS2 risk band",
-            m.readings.clone(),
-        );
+        registry.register("icu_emulator_readings", "Readings generated, by NEWS2 risk band", m.readings.clone());
         registry.register(
             "icu_emulator_messages_delivered",
             "Messages acknowledged by the broker",

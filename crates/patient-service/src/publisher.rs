@@ -113,9 +113,7 @@ impl Publisher {
         let record = BaseRecord::to(topic).key(key.as_bytes()).payload(payload).headers(headers);
         match self.producer.send(record) {
             Ok(()) => Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                Err(PublishError::QueueFull)
-            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(PublishError::QueueFull),
             Err((e, _)) => Err(e.into()),
         }
     }

@@ -129,13 +129,16 @@ mod tests {
     fn phases_spread_evenly_and_rounds_do_not_drift() {
         let s = Schedule::new(Duration::from_millis(1000), 4);
         let first: Vec<_> = (0..5).map(|seq| s.due(seq)).collect();
-        assert_eq!(first, vec![
-            (0, Duration::ZERO),
-            (1, Duration::from_millis(250)),
-            (2, Duration::from_millis(500)),
-            (3, Duration::from_millis(750)),
-            (0, Duration::from_millis(1000)),
-        ]);
+        assert_eq!(
+            first,
+            vec![
+                (0, Duration::ZERO),
+                (1, Duration::from_millis(250)),
+                (2, Duration::from_millis(500)),
+                (3, Duration::from_millis(750)),
+                (0, Duration::from_millis(1000)),
+            ]
+        );
         // One day of a 10,000-bed ward at 1/3 s: the millionth round is due
         // exactly a million intervals after the start.
         let s = Schedule::new(Duration::from_nanos(333_333_333), 10_000);

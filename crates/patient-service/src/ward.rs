@@ -41,11 +41,10 @@ const FAMILY_NAMES: [&str; 16] = [
 impl Ward {
     pub fn new(mode: &Mode, seed: u64, admitted_at: DateTime<Utc>) -> Ward {
         let (patients, conditions): (Vec<_>, Vec<_>) = match mode {
-            Mode::Single { uuid, name, bed, condition } => {
-                (vec![EmulatedPatient { uuid: *uuid, name: name.clone(), bed: bed.clone(), admitted_at }], vec![
-                    *condition,
-                ])
-            }
+            Mode::Single { uuid, name, bed, condition } => (
+                vec![EmulatedPatient { uuid: *uuid, name: name.clone(), bed: bed.clone(), admitted_at }],
+                vec![*condition],
+            ),
             Mode::Ward { patients } => (0..u64::from(*patients))
                 .map(|i| {
                     let mut rng = patient_rng(seed, i);
@@ -148,8 +147,10 @@ mod tests {
     fn identities_are_stable_for_a_seed_and_unique() {
         let a = Ward::new(&Mode::Ward { patients: 100 }, 7, Utc::now());
         let b = Ward::new(&Mode::Ward { patients: 100 }, 7, Utc::now());
-        assert_eq!(a.patients().iter().map(|p| (p.uuid, &p.name)).collect::<Vec<_>>(),
-                   b.patients().iter().map(|p| (p.uuid, &p.name)).collect::<Vec<_>>());
+        assert_eq!(
+            a.patients().iter().map(|p| (p.uuid, &p.name)).collect::<Vec<_>>(),
+            b.patients().iter().map(|p| (p.uuid, &p.name)).collect::<Vec<_>>()
+        );
         let uuids: std::collections::HashSet<_> = a.patients().iter().map(|p| p.uuid).collect();
         assert_eq!(uuids.len(), 100);
     }

@@ -109,6 +109,7 @@ pub fn read_all(bootstrap: &str, topics: &[&str], idle: Duration) -> Vec<Receive
                         key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                         payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
                         headers,
+                        timestamp: m.timestamp().to_millis(),
                     });
                 }
                 Some(Err(e)) => panic!("consume error: {e}"),
@@ -128,6 +129,8 @@ pub struct Received {
     pub key: Option<String>,
     pub payload: Vec<u8>,
     pub headers: Vec<(String, Option<String>)>,
+    /// The message's Kafka timestamp (the producer's create time), in ms.
+    pub timestamp: Option<i64>,
 }
 
 impl Received {
