@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark: one patient-service process emulating a large ward.
+# Reports CPU share (cores) over a measured window and peak RSS.
+#   scripts/bench-emulator.sh [PATIENTS=10000] [INTERVAL=1] [SECONDS=60]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PATIENTS=${1:-10000}
+INTERVAL=${2:-1}
+WINDOW=${3:-60}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/icu-monitor-target}
+cargo build --release --locked -p patient-service -p testkit --bin patient-service --bin mock-broker >&2
+BIN=$CARGO_TARGET_DIR/release
+
+# The broker runs in its own process so its CPU is not counted.
+coproc BROKER { sleep infinity | "$BIN/mock-broker" icu.vitals:6 icu.patients:3; }
+read -r line <&"${BROKER[0]}"
+BOOTSTRAP=${line#bootstrap=}
+"$BIN/patient-service" --kafka-bootstrap-servers "$BOOTSTRAP" --patients "$PATIENTS" \
+  --metrics-interval "$INTERVAL" --port 0 >/tmp/bench-emulator.log 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null; kill $BROKER_PID 2>/dev/null; pkill -P $BROKER_PID 2>/dev/null || true' EXIT
+
+ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+HZ=$(getconf CLK_TCK)
+sleep 10 # warm-up: admissions, first rounds, connections
+t0=$(ticks); s0=$(date +%s.%N)
+sleep "$WINDOW"
+t1=$(ticks); s1=$(date +%s.%N)
+cpu=$(echo "($t1 - $t0) / $HZ / ($s1 - $s0)" | bc -l)
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
+port=$(grep -o '"address":"[^"]*"' /tmp/bench-emulator.log | head -1 | sed 's/.*:\([0-9]*\)"/\1/')
+delivered=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^icu_emulator_messages_delivered_total.*icu.vitals/ {s+=$2} END {print s+0}')
+dropped=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^icu_emulator_messages_dropped_total/ {s+=$2} END {print s+0}')
+printf 'patients=%s interval=%ss window=%ss cpu_cores=%.3f peak_rss_mib=%.1f delivered=%s dropped=%s\n' \
+  "$PATIENTS" "$INTERVAL" "$WINDOW" "$cpu" "$(echo "$hwm / 1024" | bc -l)" "$delivered" "$dropped"
