@@ -2,7 +2,9 @@
 //! (stored, queued, quarantined) and the read queries of the API.
 
 pub mod error;
+pub mod ingest;
 pub mod migrate;
+pub mod ward;
 
 pub use error::{Error, Result};
 pub use migrate::migrate;
