@@ -30,16 +30,8 @@ pub struct DeliveryContext {
 }
 
 impl ClientContext for DeliveryContext {
-    // librdkafka's own logs and errors go through `tracing`, so they are JSON
-    // lines like the rest.
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                tracing::error!(facility = fac, "librdkafka: {log_message}")
-            }
-            RDKafkaLogLevel::Warning => tracing::warn!(facility = fac, "librdkafka: {log_message}"),
-            _ => tracing::debug!(facility = fac, "librdkafka: {log_message}"),
-        }
+        telemetry::kafka::forward_log(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {

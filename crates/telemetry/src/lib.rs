@@ -1,6 +1,7 @@
 //! Plumbing every service shares, written once: logs, probes, metrics
 //! endpoint, problem responses and the shutdown signal.
 
+pub mod kafka;
 pub mod logging;
 pub mod ops;
 pub mod problem;

@@ -1,0 +1,250 @@
+//! The landing loop: collect a batch (bounded by size and time), land it in
+//! one transaction, and only then commit its offsets. A crash anywhere
+//! before the commit means redelivery, which landing absorbs (it is
+//! idempotent); a crash after it loses nothing, since the rows are committed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use sqlx::PgPool;
+use store::ingest::{Inbound, Landed, Topics};
+use telemetry::Readiness;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::metrics::{Metrics, TopicLabel};
+
+pub type IngestConsumer = StreamConsumer<IngestContext>;
+
+/// Logs rebalances and forwards librdkafka's logs.
+pub struct IngestContext;
+
+impl ClientContext for IngestContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        telemetry::kafka::forward_log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, "kafka client: {reason}");
+    }
+}
+
+impl ConsumerContext for IngestContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => tracing::info!(partitions = %describe(tpl), "partitions assigned"),
+            Rebalance::Revoke(tpl) => tracing::info!(partitions = %describe(tpl), "partitions revoked"),
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance failed"),
+        }
+    }
+}
+
+fn describe(tpl: &TopicPartitionList) -> String {
+    tpl.elements().iter().map(|e| format!("{}/{}", e.topic(), e.partition())).collect::<Vec<_>>().join(",")
+}
+
+pub fn create_consumer(config: &Config) -> Result<IngestConsumer, KafkaError> {
+    let session = config.kafka_session_timeout_ms;
+    let consumer: IngestConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.kafka_bootstrap_servers)
+        .set("group.id", &config.kafka_group_id)
+        .set("client.id", "data-service")
+        // Offsets are committed by hand, after the database commit.
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // A new group reads the topics from their start: nothing produced
+        // before the first data-service started is skipped.
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", session.to_string())
+        .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
+        .create_with_context(IngestContext)?;
+    consumer.subscribe(&[&config.kafka_topic, &config.kafka_patients_topic])?;
+    Ok(consumer)
+}
+
+/// Backoff of the retries while PostgreSQL is unavailable.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+/// On shutdown, how long the last batch may keep retrying before the service
+/// gives up on it (uncommitted, so it is redelivered to whoever comes next).
+const LAST_BATCH_PATIENCE: Duration = Duration::from_secs(10);
+
+pub struct Ingest {
+    pub consumer: Arc<IngestConsumer>,
+    pub pool: PgPool,
+    pub topics: Topics,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    pub max_messages: usize,
+    pub max_wait: Duration,
+}
+
+impl Ingest {
+    /// Lands batches until `stop` turns true, then lands and commits what it
+    /// holds and returns.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut carry: Vec<Inbound> = Vec::new();
+        loop {
+            let (batch, stopping) = self.collect(&mut carry, &mut stop).await;
+            if !batch.is_empty() {
+                let patience = if stopping { Some(Instant::now() + LAST_BATCH_PATIENCE) } else { None };
+                match self.land(&batch, &mut carry, &mut stop, patience).await {
+                    Some(_) => self.commit(&batch).await,
+                    None => {
+                        tracing::warn!(messages = batch.len(), "batch not stored; it will be redelivered");
+                        return;
+                    }
+                }
+            }
+            if stopping {
+                return;
+            }
+        }
+    }
+
+    /// Waits for a first message, then gathers more until the batch is full
+    /// or the first one has waited `max_wait`.
+    async fn collect(&self, carry: &mut Vec<Inbound>, stop: &mut watch::Receiver<bool>) -> (Vec<Inbound>, bool) {
+        let mut batch = std::mem::take(carry);
+        let mut deadline = (!batch.is_empty()).then(|| Instant::now() + self.max_wait);
+        while batch.len() < self.max_messages {
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, self.consumer.recv()).await.ok(),
+                    None => Some(self.consumer.recv().await),
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => return (batch, true),
+                received = next => match received {
+                    None => break,
+                    Some(Ok(message)) => {
+                        batch.push(self.inbound(&message));
+                        deadline.get_or_insert_with(|| Instant::now() + self.max_wait);
+                    }
+                    // Transport errors are retried inside librdkafka; they are
+                    // reported here for the log only.
+                    Some(Err(e)) => tracing::warn!(error = %e, "consume error"),
+                },
+            }
+        }
+        (batch, false)
+    }
+
+    fn inbound(&self, m: &BorrowedMessage<'_>) -> Inbound {
+        self.metrics.consumed.get_or_create(&TopicLabel { topic: m.topic().to_owned() }).inc();
+        let headers = m
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
+            .unwrap_or_default();
+        Inbound {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            headers,
+            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            received_at: Utc::now(),
+        }
+    }
+
+    /// Lands the batch, retrying with backoff while the database is away.
+    /// Consumption is paused meanwhile, but the consumer keeps being polled
+    /// so the group does not evict this replica; anything it still delivers
+    /// is carried into the next batch. `None` when it gave up (stop, or the
+    /// shutdown's patience ran out).
+    async fn land(
+        &self,
+        batch: &[Inbound],
+        carry: &mut Vec<Inbound>,
+        stop: &mut watch::Receiver<bool>,
+        patience: Option<Instant>,
+    ) -> Option<Landed> {
+        let mut backoff = RETRY_FIRST;
+        let mut paused = false;
+        loop {
+            let started = Instant::now();
+            match store::ingest::land(&self.pool, &self.topics, batch).await {
+                Ok(landed) => {
+                    self.metrics.store_seconds.observe(started.elapsed().as_secs_f64());
+                    self.metrics.batch_size.observe(batch.len() as f64);
+                    self.metrics.record(&landed);
+                    self.readiness.set(true);
+                    if paused {
+                        self.set_paused(false);
+                        tracing::info!("database back: consuming again");
+                    }
+                    tracing::debug!(messages = batch.len(), ?landed, "batch landed");
+                    return Some(landed);
+                }
+                Err(e) => {
+                    self.metrics.store_errors.inc();
+                    self.readiness.set(false);
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, messages = batch.len(),
+                        "storing the batch failed; consumption paused");
+                    // Re-paused every round: a rebalance may have assigned new partitions.
+                    self.set_paused(true);
+                    paused = true;
+                }
+            }
+            let until = Instant::now() + backoff;
+            if patience.is_some_and(|p| until > p) {
+                return None;
+            }
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s), if patience.is_none() => return None,
+                    () = tokio::time::sleep_until(until) => break,
+                    received = self.consumer.recv() => if let Ok(m) = received { carry.push(self.inbound(&m)) },
+                }
+            }
+            backoff = (backoff * 2).min(RETRY_MAX);
+        }
+    }
+
+    fn set_paused(&self, pause: bool) {
+        let Ok(assignment) = self.consumer.assignment() else { return };
+        let result = if pause { self.consumer.pause(&assignment) } else { self.consumer.resume(&assignment) };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, pause, "pausing or resuming partitions failed");
+        }
+    }
+
+    /// Commits the next offset of every partition in the batch (synchronously,
+    /// off the async threads). A failed commit only means redelivery.
+    async fn commit(&self, batch: &[Inbound]) {
+        let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+        for m in batch {
+            let offset = next.entry((m.topic.as_str(), m.partition)).or_insert(m.offset + 1);
+            *offset = (*offset).max(m.offset + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            if let Err(e) = tpl.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+                tracing::warn!(error = %e, topic, partition, "offset not committable");
+            }
+        }
+        let consumer = self.consumer.clone();
+        let outcome = tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync)).await;
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.metrics.commit_errors.inc();
+                tracing::warn!(error = %e, "offset commit failed; the batch may be redelivered (harmless)");
+            }
+            Err(e) => tracing::error!(error = %e, "offset commit task failed"),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Periodic work beside the landing loop: sweep the queue (readings whose
+//! patient arrived through another replica), publish queue depth and age,
+//! consumer lag per partition, and readiness from the database's answers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::Consumer;
+use rdkafka::Offset;
+use sqlx::PgPool;
+use telemetry::Readiness;
+
+use crate::consumer::IngestConsumer;
+use crate::metrics::{Metrics, PartitionLabel};
+
+/// Readings promoted per sweep, at most: a sweep is one transaction.
+const SWEEP_LIMIT: i64 = 10_000;
+
+pub struct Maintenance {
+    pub consumer: Arc<IngestConsumer>,
+    pub pool: PgPool,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    pub every: Duration,
+}
+
+impl Maintenance {
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut every = tokio::time::interval(self.every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = every.tick() => {}
+            }
+            self.database().await;
+            self.lag().await;
+        }
+    }
+
+    async fn database(&self) {
+        let swept = store::ingest::sweep(&self.pool, SWEEP_LIMIT).await;
+        let stats = store::ingest::queue_stats(&self.pool).await;
+        match (swept, stats) {
+            (Ok(promoted), Ok(stats)) => {
+                self.metrics.promoted.inc_by(promoted);
+                self.metrics.queue_depth.set(stats.depth);
+                self.metrics.queue_oldest_age_seconds.set(stats.oldest_age_seconds);
+                if promoted > 0 {
+                    tracing::info!(promoted, "sweep stored readings whose patient arrived late");
+                }
+                self.readiness.set(true);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                self.readiness.set(false);
+                tracing::warn!(error = %e, "database unavailable for the sweep");
+            }
+        }
+    }
+
+    /// Lag = high watermark − committed offset, per assigned partition.
+    async fn lag(&self) {
+        let consumer = self.consumer.clone();
+        let lags = tokio::task::spawn_blocking(move || -> Vec<(String, i32, i64)> {
+            let timeout = Duration::from_secs(2);
+            let Ok(assignment) = consumer.assignment() else { return Vec::new() };
+            let Ok(committed) = consumer.committed_offsets(assignment, timeout) else { return Vec::new() };
+            committed
+                .elements()
+                .iter()
+                .filter_map(|e| {
+                    let (low, high) = consumer.fetch_watermarks(e.topic(), e.partition(), timeout).ok()?;
+                    let from = match e.offset() {
+                        Offset::Offset(o) => o,
+                        _ => low,
+                    };
+                    Some((e.topic().to_owned(), e.partition(), (high - from).max(0)))
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+        for (topic, partition, lag) in lags {
+            self.metrics.lag.get_or_create(&PartitionLabel { topic, partition }).set(lag);
+        }
+    }
+}

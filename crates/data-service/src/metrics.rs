@@ -1,0 +1,95 @@
+//! The data-service's Prometheus metrics.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use store::ingest::Landed;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabel {
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabel {
+    pub topic: String,
+    pub partition: i32,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub consumed: Family<TopicLabel, Counter>,
+    pub admitted: Counter,
+    pub stored: Counter,
+    pub duplicates: Counter,
+    pub queued: Counter,
+    pub promoted: Counter,
+    pub quarantined: Family<KindLabel, Counter>,
+    pub store_errors: Counter,
+    pub commit_errors: Counter,
+    pub batch_size: Histogram,
+    pub store_seconds: Histogram,
+    pub lag: Family<PartitionLabel, Gauge>,
+    pub queue_depth: Gauge,
+    pub queue_oldest_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+impl Metrics {
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let m = Metrics {
+            consumed: Family::default(),
+            admitted: Counter::default(),
+            stored: Counter::default(),
+            duplicates: Counter::default(),
+            queued: Counter::default(),
+            promoted: Counter::default(),
+            quarantined: Family::default(),
+            store_errors: Counter::default(),
+            commit_errors: Counter::default(),
+            batch_size: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
+            store_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            lag: Family::default(),
+            queue_depth: Gauge::default(),
+            queue_oldest_age_seconds: Gauge::default(),
+        };
+        let r = registry;
+        r.register("icu_ingest_consumed", "Messages consumed from Kafka", m.consumed.clone());
+        r.register("icu_ingest_admitted", "Patients admitted or updated by admission events", m.admitted.clone());
+        r.register("icu_ingest_stored", "Readings stored", m.stored.clone());
+        r.register("icu_ingest_duplicates", "Readings already stored (redelivered), skipped", m.duplicates.clone());
+        r.register("icu_ingest_queued", "Readings parked until their patient is known", m.queued.clone());
+        r.register("icu_ingest_promoted", "Parked readings stored once their patient arrived", m.promoted.clone());
+        r.register("icu_ingest_quarantined", "Messages that can never be stored, by kind", m.quarantined.clone());
+        r.register("icu_ingest_store_errors", "Batches whose transaction failed (retried)", m.store_errors.clone());
+        r.register("icu_ingest_commit_errors", "Offset commits that failed (the batch is redelivered)", m.commit_errors.clone());
+        r.register("icu_ingest_batch_messages", "Messages per landed batch", m.batch_size.clone());
+        r.register("icu_ingest_store_seconds", "Time to land one batch in PostgreSQL", m.store_seconds.clone());
+        r.register("icu_ingest_consumer_lag_messages", "High watermark minus committed offset", m.lag.clone());
+        r.register("icu_ingest_queue_depth", "Readings waiting in ingest_queue", m.queue_depth.clone());
+        r.register(
+            "icu_ingest_queue_oldest_age_seconds",
+            "Age of the oldest reading in ingest_queue",
+            m.queue_oldest_age_seconds.clone(),
+        );
+        m
+    }
+
+    pub fn record(&self, landed: &Landed) {
+        self.admitted.inc_by(landed.admitted);
+        self.stored.inc_by(landed.stored);
+        self.duplicates.inc_by(landed.duplicates);
+        self.queued.inc_by(landed.queued);
+        self.promoted.inc_by(landed.promoted);
+        for (&kind, &n) in &landed.quarantined {
+            self.quarantined.get_or_create(&KindLabel { kind }).inc_by(n);
+        }
+    }
+}
