@@ -96,9 +96,8 @@ mod tests {
             let err = parse(args).expect_err(&format!("{args:?}")).to_string();
             assert!(err.contains(needle), "{args:?}: {err}");
         }
-        let err = Config::try_parse_from(["data-service", "--database-url", "mysql://u:s3cret@h/d"])
-            .unwrap_err()
-            .to_string();
+        let err =
+            Config::try_parse_from(["data-service", "--database-url", "mysql://u:s3cret@h/d"]).unwrap_err().to_string();
         assert!(!err.contains("s3cret") && err.contains("PostgreSQL"), "{err}");
     }
 }

@@ -80,7 +80,9 @@ impl Service {
             let _ = rx.wait_for(|s| *s).await;
         };
         let app = telemetry::ops_router(self.registry.clone(), self.readiness.clone());
-        let server = tokio::spawn(axum::serve(self.listener, app).with_graceful_shutdown(wait(rest_stopped.clone())).into_future());
+        let server = tokio::spawn(
+            axum::serve(self.listener, app).with_graceful_shutdown(wait(rest_stopped.clone())).into_future(),
+        );
         let maintenance = Maintenance {
             consumer: self.consumer.clone(),
             pool: self.pool.clone(),

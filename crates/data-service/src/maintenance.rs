@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
+use rdkafka::consumer::Consumer;
 use sqlx::PgPool;
 use telemetry::Readiness;
 

@@ -69,7 +69,11 @@ impl Metrics {
         r.register("icu_ingest_promoted", "Parked readings stored once their patient arrived", m.promoted.clone());
         r.register("icu_ingest_quarantined", "Messages that can never be stored, by kind", m.quarantined.clone());
         r.register("icu_ingest_store_errors", "Batches whose transaction failed (retried)", m.store_errors.clone());
-        r.register("icu_ingest_commit_errors", "Offset commits that failed (the batch is redelivered)", m.commit_errors.clone());
+        r.register(
+            "icu_ingest_commit_errors",
+            "Offset commits that failed (the batch is redelivered)",
+            m.commit_errors.clone(),
+        );
         r.register("icu_ingest_batch_messages", "Messages per landed batch", m.batch_size.clone());
         r.register("icu_ingest_store_seconds", "Time to land one batch in PostgreSQL", m.store_seconds.clone());
         r.register("icu_ingest_consumer_lag_messages", "High watermark minus committed offset", m.lag.clone());

@@ -24,11 +24,23 @@ async fn valid_readings_are_stored_once_and_each_bad_message_is_quarantined() {
     let p = patients[0];
     let bad: Vec<(&str, Vec<u8>)> = vec![
         ("malformed_json", b"{\"uuid\":".to_vec()),
-        ("missing_field", br#"{"uuid":"0b7e6c1e-3c1a-4d5e-9f00-2a4b6c8d0e1f","timestamp":"2026-11-24T08:00:00Z"}"#.to_vec()),
-        ("wrong_type", String::from_utf8(reading(p, None, 1)).unwrap().replace("\"bp\":\"120/80\"", "\"bp\":120").into_bytes()),
-        ("out_of_range", String::from_utf8(reading(p, None, 2)).unwrap().replace("\"spo2\":97", "\"spo2\":140").into_bytes()),
+        (
+            "missing_field",
+            br#"{"uuid":"0b7e6c1e-3c1a-4d5e-9f00-2a4b6c8d0e1f","timestamp":"2026-11-24T08:00:00Z"}"#.to_vec(),
+        ),
+        (
+            "wrong_type",
+            String::from_utf8(reading(p, None, 1)).unwrap().replace("\"bp\":\"120/80\"", "\"bp\":120").into_bytes(),
+        ),
+        (
+            "out_of_range",
+            String::from_utf8(reading(p, None, 2)).unwrap().replace("\"spo2\":97", "\"spo2\":140").into_bytes(),
+        ),
         ("impossible", String::from_utf8(reading(p, None, 3)).unwrap().replace("120/80", "80/120").into_bytes()),
-        ("unsupported_version", String::from_utf8(reading(p, None, 4)).unwrap().replacen('{', "{\"v\":9,", 1).into_bytes()),
+        (
+            "unsupported_version",
+            String::from_utf8(reading(p, None, 4)).unwrap().replacen('{', "{\"v\":9,", 1).into_bytes(),
+        ),
         ("oversized", vec![b'x'; vitals::MAX_MESSAGE_BYTES + 10]),
     ];
     for (_, payload) in &bad {
@@ -82,7 +94,9 @@ async fn a_restart_resumes_from_the_committed_offsets() {
     let db = TestDatabase::fresh().await;
     let producer = broker.producer();
     let p = Uuid::new_v4();
-    let batch = |from: i64| -> Vec<_> { (from..from + 100).map(|k| (VITALS, Some(p), reading(p, Some("R"), k * 1000))).collect() };
+    let batch = |from: i64| -> Vec<_> {
+        (from..from + 100).map(|k| (VITALS, Some(p), reading(p, Some("R"), k * 1000))).collect()
+    };
 
     let first = Running::start(config(&broker.bootstrap, &db.url, &[])).await;
     send_all(&producer, &batch(0)).await;

@@ -57,7 +57,8 @@ impl clap::builder::TypedValueParser for DatabaseUrlParser {
         value: &std::ffi::OsStr,
     ) -> Result<DatabaseUrl, clap::Error> {
         let invalid = |message: &str| {
-            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("DATABASE_URL: {message}\n")).with_cmd(cmd)
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("DATABASE_URL: {message}\n"))
+                .with_cmd(cmd)
         };
         let text = value.to_str().ok_or_else(|| invalid("not UTF-8"))?;
         text.parse().map_err(|message: String| invalid(&message))

@@ -119,8 +119,11 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
     landed.queued = stored.queued;
 
     // Readings parked earlier whose patient arrived in this batch.
-    let arrived: BTreeSet<Uuid> =
-        admissions.keys().copied().chain(readings.iter().filter(|(r, _)| r.name.is_some()).map(|(r, _)| r.patient)).collect();
+    let arrived: BTreeSet<Uuid> = admissions
+        .keys()
+        .copied()
+        .chain(readings.iter().filter(|(r, _)| r.name.is_some()).map(|(r, _)| r.patient))
+        .collect();
     if !arrived.is_empty() {
         let arrived: Vec<Uuid> = arrived.into_iter().collect();
         landed.promoted = promote(tx, Some(&arrived), i64::MAX).await?;
@@ -493,10 +496,9 @@ pub struct QueueStats {
 }
 
 pub async fn queue_stats(pool: &PgPool) -> Result<QueueStats> {
-    let (depth, age): (i64, Option<f64>) = sqlx::query_as(
-        "SELECT count(*), EXTRACT(EPOCH FROM now() - min(received_at))::float8 FROM ingest_queue",
-    )
-    .fetch_one(pool)
-    .await?;
+    let (depth, age): (i64, Option<f64>) =
+        sqlx::query_as("SELECT count(*), EXTRACT(EPOCH FROM now() - min(received_at))::float8 FROM ingest_queue")
+            .fetch_one(pool)
+            .await?;
     Ok(QueueStats { depth, oldest_age_seconds: age.unwrap_or(0.0).max(0.0) })
 }

@@ -52,17 +52,28 @@ pub struct ReadingRange {
 macro_rules! reading_columns {
     ($alias:literal) => {
         concat!(
-            $alias, ".measured_at, ",
-            $alias, ".pulse, ",
-            $alias, ".resp_rate, ",
-            $alias, ".bp_systolic, ",
-            $alias, ".bp_diastolic, ",
-            $alias, ".spo2, ",
-            $alias, ".temperature, ",
-            $alias, ".on_oxygen, ",
-            $alias, ".acvpu, ",
-            $alias, ".news2, ",
-            $alias, ".news2_band"
+            $alias,
+            ".measured_at, ",
+            $alias,
+            ".pulse, ",
+            $alias,
+            ".resp_rate, ",
+            $alias,
+            ".bp_systolic, ",
+            $alias,
+            ".bp_diastolic, ",
+            $alias,
+            ".spo2, ",
+            $alias,
+            ".temperature, ",
+            $alias,
+            ".on_oxygen, ",
+            $alias,
+            ".acvpu, ",
+            $alias,
+            ".news2, ",
+            $alias,
+            ".news2_band"
         )
     };
 }

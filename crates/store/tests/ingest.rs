@@ -164,12 +164,11 @@ async fn every_kind_of_bad_message_is_quarantined_and_the_rest_stored() {
     }
     assert_eq!(landed.quarantined.get("unknown_topic"), Some(&1));
 
-    let rows: Vec<(String, String, Vec<u8>, i64)> = sqlx::query_as(
-        "SELECT error_kind, reason, payload, \"offset\" FROM ingest_quarantine ORDER BY \"offset\"",
-    )
-    .fetch_all(&db.pool)
-    .await
-    .unwrap();
+    let rows: Vec<(String, String, Vec<u8>, i64)> =
+        sqlx::query_as("SELECT error_kind, reason, payload, \"offset\" FROM ingest_quarantine ORDER BY \"offset\"")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(rows.len(), bad.len() + 2);
     for ((kind, reason, payload, _), (expected, sent)) in rows.iter().zip(&bad) {
         assert_eq!(kind, expected, "{reason}");

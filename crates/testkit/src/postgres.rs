@@ -26,9 +26,27 @@ impl TestDatabase {
         db
     }
 
+    /// A fresh, migrated database on another cluster (a [`crate::cluster::PrivateCluster`]).
+    pub async fn on(cluster_url: &str) -> TestDatabase {
+        let db = Self::create(cluster_url).await;
+        store::migrate(&db.pool).await.expect("migrations apply to a fresh database");
+        db
+    }
+
+    /// A new pool on the same database (after its server restarted).
+    pub async fn reconnect(db: &TestDatabase) -> TestDatabase {
+        let options: PgConnectOptions = db.url.parse().expect("test database URL");
+        let pool = PgPoolOptions::new().max_connections(8).connect_with(options).await.expect("reconnect");
+        TestDatabase { pool, url: db.url.clone(), name: db.name.clone() }
+    }
+
     /// Creates an empty database with no tables (for migration tests).
     pub async fn empty() -> TestDatabase {
-        let admin: PgConnectOptions = admin_url().parse().expect("DATABASE_URL is a PostgreSQL URL");
+        Self::create(&admin_url()).await
+    }
+
+    async fn create(cluster_url: &str) -> TestDatabase {
+        let admin: PgConnectOptions = cluster_url.parse().expect("a PostgreSQL URL");
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect_with(&admin).await.expect("connect to the test cluster");
         sqlx::query(&format!(r#"CREATE DATABASE "{name}""#)).execute(&mut conn).await.expect("create database");

@@ -118,10 +118,7 @@ impl Running {
 /// The sum of a metric's samples whose line starts with `name`.
 pub async fn metric(addr: SocketAddr, name: &str) -> f64 {
     let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
 }
 
 pub async fn count(pool: &PgPool, table: &str) -> i64 {
