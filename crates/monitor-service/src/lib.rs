@@ -1,1 +1,161 @@
+//! monitor-service: the ward's REST API over what the data-service stored.
+//! Every patient with their latest reading, NEWS2 and staleness; each
+//! patient's readings newest first with cursor paging; the original
+//! assignment's `/patient/{uuid}/metrics`. The contract is the committed
+//! `api/openapi.yaml`, served at `/openapi.json` with Swagger UI at `/docs`.
 
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod paging;
+pub mod views;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::http::{Method, StatusCode};
+use axum::middleware;
+use prometheus_client::registry::Registry;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use telemetry::Readiness;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use config::{Config, CorsOrigins};
+
+use crate::api::AppState;
+use crate::error::ApiError;
+use crate::metrics::HttpMetrics;
+
+/// How often readiness pings the database, and how long a ping may take.
+const PING_EVERY: Duration = Duration::from_secs(2);
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub struct Service {
+    config: Config,
+    pool: PgPool,
+    app: Router,
+    readiness: Readiness,
+    listener: TcpListener,
+}
+
+impl Service {
+    /// Connects (lazily: the API starts even while the database is away, and
+    /// says so in `/readyz` and 503s), applies the migrations when it can, and
+    /// binds.
+    pub async fn start(config: Config) -> anyhow::Result<Service> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.db_pool_size)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_with(config.database_url.connect_options())
+            .await
+            .with_context(|| format!("connecting to {}", config.database_url))?;
+        // Safe alongside the data-service (sqlx's migration lock); lets the API
+        // start first on an empty database.
+        store::migrate(&pool).await.context("migrating the database")?;
+        let mut registry = Registry::default();
+        let http_metrics = HttpMetrics::register(&mut registry);
+        let readiness = Readiness::default();
+        readiness.set(true);
+        let spec = openapi::document(&config.api_prefix)?;
+        let state = Arc::new(AppState { pool: pool.clone(), stale_after: config.stale_after() });
+        let app = router(&config, state, spec, http_metrics, Arc::new(registry), readiness.clone());
+        let address = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
+        tracing::info!(
+            database = %config.database_url,
+            address = %listener.local_addr()?,
+            api = %format!("{}/patients", config.api_prefix),
+            "monitor-service started"
+        );
+        Ok(Service { config, pool, app, readiness, listener })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::new(self.config.host, self.config.port))
+    }
+
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let probe = tokio::spawn(probe(self.pool.clone(), self.readiness.clone(), stopped));
+        axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown).await?;
+        let _ = stop.send(true);
+        probe.await?;
+        self.pool.close().await;
+        tracing::info!("monitor-service stopped");
+        Ok(())
+    }
+}
+
+/// The whole HTTP surface: API, contract and Swagger UI, probes and metrics;
+/// every error as problem+json; CORS as configured.
+fn router(
+    config: &Config,
+    state: Arc<AppState>,
+    spec: serde_json::Value,
+    http_metrics: HttpMetrics,
+    registry: Arc<Registry>,
+    readiness: Readiness,
+) -> Router {
+    let mut api = Router::new();
+    for (_, path, handler) in api::routes(&config.api_prefix) {
+        api = api.route(&path, handler);
+    }
+    let docs: Router = SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", spec).into();
+    let app = api
+        .with_state(state)
+        .merge(docs)
+        .merge(telemetry::ops_router(registry, readiness))
+        .fallback(|| async {
+            ApiError::Rejected {
+                status: StatusCode::NOT_FOUND,
+                detail: "no such route; see /openapi.json or /docs".into(),
+            }
+        })
+        // route_layer: only matched routes are measured, labelled by template.
+        .route_layer(middleware::from_fn_with_state(http_metrics, metrics::track))
+        .layer(middleware::map_response(error::problem_for_plain_errors));
+    match cors(&config.cors_origins) {
+        Some(layer) => app.layer(layer),
+        None => app,
+    }
+}
+
+fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
+    let allow = match origins {
+        CorsOrigins::None => return None,
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(list) => AllowOrigin::list(list.clone()),
+    };
+    Some(CorsLayer::new().allow_origin(allow).allow_methods([Method::GET, Method::HEAD, Method::OPTIONS]))
+}
+
+/// Ready while the database answers a ping within a second.
+async fn probe(pool: PgPool, readiness: Readiness, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(PING_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = every.tick() => {}
+        }
+        let ping = tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(&pool)).await;
+        let ok = matches!(ping, Ok(Ok(_)));
+        if ok != readiness.is_ready() {
+            if ok {
+                tracing::info!("database answers: ready");
+            } else {
+                tracing::warn!("database does not answer: not ready");
+            }
+        }
+        readiness.set(ok);
+    }
+}

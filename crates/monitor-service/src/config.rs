@@ -1,0 +1,174 @@
+//! The monitor-service's configuration, from flags or the environment (the
+//! original assignment's names: `API_PREFIX`, `DEBUG`, `METRICS_INTERVAL`).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use store::DatabaseUrl;
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "monitor-service", version, about = "The ward's REST API over the stored readings")]
+pub struct Config {
+    /// PostgreSQL holding the ward, e.g. postgres://user:password@host/db.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = store::DatabaseUrlParser)]
+    pub database_url: DatabaseUrl,
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// HTTP port (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 8002)]
+    pub port: u16,
+    /// Prefix of the ward's API routes ("" for none).
+    #[arg(long, env = "API_PREFIX", default_value = "/api/v1", value_parser = parse_prefix)]
+    pub api_prefix: String,
+    /// Database connections this replica may hold.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+    /// Seconds between two readings of a monitor; a patient with no reading
+    /// for three intervals is shown as stale.
+    #[arg(long, env = "METRICS_INTERVAL", default_value = "5", value_parser = parse_seconds)]
+    pub metrics_interval: Duration,
+    /// Origins allowed to call the API from a browser, comma-separated
+    /// (`*` for any); empty allows none.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "", value_parser = parse_origins)]
+    pub cors_origins: CorsOrigins,
+    /// Debug logging.
+    #[arg(long, env = "DEBUG")]
+    pub debug: bool,
+}
+
+impl Config {
+    /// A patient with no reading for this long is stale: three missed intervals.
+    pub fn stale_after(&self) -> Duration {
+        self.metrics_interval * 3
+    }
+}
+
+/// Which browser origins may read the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    None,
+    Any,
+    List(Vec<HeaderValue>),
+}
+
+fn parse_origins(text: &str) -> Result<CorsOrigins, String> {
+    let origins: Vec<&str> = text.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    if origins.is_empty() {
+        return Ok(CorsOrigins::None);
+    }
+    if origins.contains(&"*") {
+        if origins.len() > 1 {
+            return Err("`*` allows every origin and cannot be combined with others".into());
+        }
+        return Ok(CorsOrigins::Any);
+    }
+    let mut list = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let Some((scheme, host)) = origin.split_once("://") else {
+            return Err(format!("{origin:?} is not an origin like https://ward.example.org"));
+        };
+        if !matches!(scheme, "http" | "https") || host.is_empty() || host.contains('/') {
+            return Err(format!("{origin:?} is not an origin like https://ward.example.org (scheme, host, port only)"));
+        }
+        list.push(HeaderValue::from_str(origin).map_err(|_| format!("{origin:?} is not a valid header value"))?);
+    }
+    Ok(CorsOrigins::List(list))
+}
+
+fn parse_prefix(text: &str) -> Result<String, String> {
+    let prefix = text.trim_end_matches('/');
+    if prefix.is_empty() {
+        return Ok(String::new());
+    }
+    if !prefix.starts_with('/') {
+        return Err(format!("{text:?} must start with `/`, like /api/v1"));
+    }
+    if prefix.contains(['{', '}', '*', '?', '#', ' ']) {
+        return Err(format!("{text:?} may hold only plain path segments, like /api/v1"));
+    }
+    Ok(prefix.to_owned())
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
+        return Err(format!("{text:?} must be more than 0 and at most 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let mut all = vec!["monitor-service", "--database-url", "postgres://ward:s3cret@db:5432/icu"];
+        all.extend_from_slice(args);
+        Config::try_parse_from(all)
+    }
+
+    #[test]
+    fn defaults_follow_the_original_assignment() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.port, 8002);
+        assert_eq!(config.api_prefix, "/api/v1");
+        assert_eq!(config.metrics_interval, Duration::from_secs(5));
+        assert_eq!(config.stale_after(), Duration::from_secs(15));
+        assert_eq!(config.cors_origins, CorsOrigins::None);
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_or_display() {
+        let config = parse(&[]).unwrap();
+        let shown = format!("{config:?} {}", config.database_url);
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://ward:***@db:5432/icu"), "{shown}");
+        let in_query: DatabaseUrl = "postgres://db/icu?user=ward&password=s3cret".parse().unwrap();
+        assert!(!format!("{in_query:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn bad_values_stop_the_start_with_one_clear_line() {
+        for (args, expected) in [
+            (&["--metrics-interval", "0"][..], "more than 0"),
+            (&["--metrics-interval", "soon"][..], "not a number"),
+            (&["--api-prefix", "api"][..], "must start with"),
+            (&["--cors-origins", "*,https://a.example"][..], "cannot be combined"),
+            (&["--cors-origins", "ward.example"][..], "is not an origin"),
+            (&["--db-pool-size", "0"][..], "db-pool-size"),
+        ] {
+            let error = parse(args).unwrap_err().to_string();
+            assert!(error.contains(expected), "{args:?}: {error}");
+        }
+        let error = Config::try_parse_from(["monitor-service", "--database-url", "mysql://x:s3cret@y/z"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a PostgreSQL URL") && !error.contains("s3cret"), "{error}");
+    }
+
+    #[test]
+    fn origins_prefix_and_fractional_intervals_parse() {
+        let config = parse(&[
+            "--cors-origins",
+            "https://a.example, http://b.example:8080",
+            "--api-prefix",
+            "/ward/",
+            "--metrics-interval",
+            "0.3",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.cors_origins,
+            CorsOrigins::List(vec![
+                HeaderValue::from_static("https://a.example"),
+                HeaderValue::from_static("http://b.example:8080")
+            ])
+        );
+        assert_eq!(config.api_prefix, "/ward");
+        assert_eq!(config.metrics_interval, Duration::from_millis(300));
+        assert_eq!(parse(&["--cors-origins", "*"]).unwrap().cors_origins, CorsOrigins::Any);
+    }
+}

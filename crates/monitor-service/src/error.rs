@@ -1,0 +1,134 @@
+//! Every error the API answers with, and the one place that turns them into
+//! RFC 9457 `application/problem+json`.
+
+use axum::body::{Body, to_bytes};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use telemetry::Problem;
+
+/// Why a request could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "{given:?} is not a patient UUID (expected the hyphenated form, e.g. 0b7e4b8e-5c7a-4a47-9f3b-3f1d1c2a9e10)"
+    )]
+    InvalidUuid { given: String },
+    #[error("no patient {0} on this ward")]
+    UnknownPatient(uuid::Uuid),
+    #[error("{parameter}: {reason}")]
+    InvalidParameter { parameter: &'static str, reason: String },
+    /// A request axum itself refused (a path or query it could not extract).
+    #[error("{detail}")]
+    Rejected { status: StatusCode, detail: String },
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] store::Error),
+    #[error("internal error: {0}")]
+    Store(#[from] store::Error),
+}
+
+impl ApiError {
+    pub fn invalid(parameter: &'static str, reason: impl Into<String>) -> Self {
+        ApiError::InvalidParameter { parameter, reason: reason.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidUuid { .. } | ApiError::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
+            ApiError::UnknownPatient(_) => StatusCode::NOT_FOUND,
+            ApiError::Rejected { status, .. } => *status,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem type, a stable slug under `/problems/`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::InvalidUuid { .. } => "invalid-uuid",
+            ApiError::UnknownPatient(_) => "unknown-patient",
+            ApiError::InvalidParameter { .. } => "invalid-parameter",
+            ApiError::Rejected { status, .. } => kind_of_status(*status),
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Store(_) => "internal",
+        }
+    }
+
+    /// A store error is "unavailable" when the database did not answer in
+    /// time (pool exhausted or unreachable): a retry may succeed.
+    pub fn from_store(error: store::Error) -> Self {
+        match &error {
+            store::Error::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
+                ApiError::Unavailable(error)
+            }
+            _ => ApiError::Store(error),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let problem = match &self {
+            // The cause stays in the log; the client learns only that it failed.
+            ApiError::Store(_) | ApiError::Unavailable(_) => {
+                tracing::error!(error = %self, "request failed");
+                Problem::new(status, self.kind(), "the ward's database could not answer; try again")
+            }
+            ApiError::InvalidUuid { .. } => {
+                Problem::new(status, self.kind(), self.to_string()).with("parameter", "uuid")
+            }
+            ApiError::InvalidParameter { parameter, .. } => {
+                Problem::new(status, self.kind(), self.to_string()).with("parameter", *parameter)
+            }
+            ApiError::UnknownPatient(uuid) => {
+                Problem::new(status, self.kind(), self.to_string()).with("patient", uuid.to_string())
+            }
+            ApiError::Rejected { .. } => Problem::new(status, self.kind(), self.to_string()),
+        };
+        problem.into_response()
+    }
+}
+
+fn kind_of_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        StatusCode::BAD_REQUEST => "bad-request",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+        s if s.is_server_error() => "internal",
+        _ => "http-error",
+    }
+}
+
+/// The safety net under every route: an error response that did not come
+/// from [`ApiError`] (axum's 404 for an unknown route, its 405 with `Allow`,
+/// a Swagger UI asset that does not exist) is rewritten into problem+json,
+/// keeping its status and headers and using its text as the detail.
+pub async fn problem_for_plain_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = to_bytes(body, 16 * 1024).await.map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned());
+    let detail = match text {
+        Ok(text) if !text.is_empty() => text,
+        _ => match status {
+            StatusCode::NOT_FOUND => "no such route; see /openapi.json or /docs".to_owned(),
+            StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route; see the Allow header".to_owned(),
+            _ => status.canonical_reason().unwrap_or("error").to_owned(),
+        },
+    };
+    let problem = ApiError::Rejected { status, detail }.into_response();
+    let (problem_parts, problem_body) = problem.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &problem_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, Body::new(problem_body))
+}

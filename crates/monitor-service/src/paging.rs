@@ -1,0 +1,138 @@
+//! The readings query: `from`, `to`, `limit` and the opaque `cursor`, each
+//! checked with an error that names it.
+//!
+//! The cursor is the timestamp of the last reading of a page, so the next
+//! page continues strictly before it: readings that arrive meanwhile are
+//! newer than the first page and neither shift nor repeat later pages.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use store::ward::ReadingRange;
+
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: u32 = 100;
+pub const MAX_LIMIT: u32 = 1000;
+/// Versioned, so the encoding can change without misreading old cursors.
+const CURSOR_PREFIX: &str = "v1:";
+
+/// The raw query: strings, so each parameter gets its own error.
+/// Unknown parameters are ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReadingQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// A checked query: what to ask the store for (one more than the page,
+/// to know whether another page follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub range: ReadingRange,
+    pub limit: u32,
+}
+
+impl ReadingQuery {
+    pub fn check(&self) -> Result<Page, ApiError> {
+        let from = self.from.as_deref().map(|v| timestamp("from", v)).transpose()?;
+        let to = self.to.as_deref().map(|v| timestamp("to", v)).transpose()?;
+        if let (Some(from), Some(to)) = (from, to)
+            && to < from
+        {
+            return Err(ApiError::invalid("to", format!("{to} is before from ({from})")));
+        }
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "limit",
+                        format!("{v:?} is not a whole number from 1 to {MAX_LIMIT}"),
+                    ));
+                }
+            },
+        };
+        let after_cursor = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        let before = match (to, after_cursor) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(Page { range: ReadingRange { from, before, limit: limit + 1 }, limit })
+    }
+}
+
+fn timestamp(parameter: &'static str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(value.trim()).map(|t| t.to_utc()).map_err(|_| {
+        ApiError::invalid(parameter, format!("{value:?} is not an RFC 3339 timestamp like 2026-11-24T08:00:00Z"))
+    })
+}
+
+pub fn encode_cursor(last: DateTime<Utc>) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{}", last.timestamp_micros()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<DateTime<Utc>, ApiError> {
+    let invalid = || ApiError::invalid("cursor", "not a cursor this API issued; pass next_cursor back unchanged");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let micros: i64 = text.strip_prefix(CURSOR_PREFIX).and_then(|m| m.parse().ok()).ok_or_else(invalid)?;
+    DateTime::from_timestamp_micros(micros).ok_or_else(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(from: Option<&str>, to: Option<&str>, limit: Option<&str>, cursor: Option<&str>) -> ReadingQuery {
+        ReadingQuery {
+            from: from.map(Into::into),
+            to: to.map(Into::into),
+            limit: limit.map(Into::into),
+            cursor: cursor.map(Into::into),
+        }
+    }
+
+    fn parameter_of(e: ApiError) -> &'static str {
+        match e {
+            ApiError::InvalidParameter { parameter, .. } => parameter,
+            other => panic!("expected a parameter error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_bounds() {
+        let page = ReadingQuery::default().check().unwrap();
+        assert_eq!(page.limit, 100);
+        assert_eq!(page.range, ReadingRange { from: None, before: None, limit: 101 });
+        assert_eq!(query(None, None, Some("1000"), None).check().unwrap().limit, 1000);
+        for bad in ["0", "1001", "-1", "ten", "1.5", ""] {
+            assert_eq!(parameter_of(query(None, None, Some(bad), None).check().unwrap_err()), "limit", "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let t = "2026-11-24T08:00:00Z";
+        assert_eq!(parameter_of(query(Some("yesterday"), None, None, None).check().unwrap_err()), "from");
+        assert_eq!(parameter_of(query(None, Some("2026-13-01"), None, None).check().unwrap_err()), "to");
+        assert_eq!(parameter_of(query(Some("2026-11-24T09:00:00Z"), Some(t), None, None).check().unwrap_err()), "to");
+        assert!(query(Some(t), Some(t), None, None).check().is_ok(), "an empty range is a valid question");
+    }
+
+    #[test]
+    fn a_cursor_round_trips_and_narrows_the_range() {
+        let last = DateTime::parse_from_rfc3339("2026-11-24T08:00:00.123456Z").unwrap().to_utc();
+        let cursor = encode_cursor(last);
+        let page = query(None, Some("2026-11-25T00:00:00Z"), None, Some(&cursor)).check().unwrap();
+        assert_eq!(page.range.before, Some(last));
+        for bad in ["nope", "djE6", &URL_SAFE_NO_PAD.encode("v2:1"), &URL_SAFE_NO_PAD.encode("v1:99999999999999999999")]
+        {
+            assert_eq!(parameter_of(query(None, None, None, Some(bad)).check().unwrap_err()), "cursor", "{bad}");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The API's JSON bodies, as `api/openapi.yaml` describes them.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use store::ward::{PatientSummary, StoredReading};
+use uuid::Uuid;
+
+#[derive(Debug, Serialize)]
+pub struct News2View {
+    pub score: i16,
+    pub band: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReadingView {
+    pub timestamp: DateTime<Utc>,
+    pub pulse: i16,
+    pub resp_rate: i16,
+    /// As in the original assignment: `"120/80"`.
+    pub bp: String,
+    pub bp_systolic: i16,
+    pub bp_diastolic: i16,
+    pub spo2: i16,
+    pub temperature: f64,
+    pub on_oxygen: Option<bool>,
+    pub acvpu: Option<String>,
+    pub news2: News2View,
+}
+
+impl From<StoredReading> for ReadingView {
+    fn from(r: StoredReading) -> Self {
+        ReadingView {
+            timestamp: r.measured_at,
+            pulse: r.pulse,
+            resp_rate: r.resp_rate,
+            bp: format!("{}/{}", r.bp_systolic, r.bp_diastolic),
+            bp_systolic: r.bp_systolic,
+            bp_diastolic: r.bp_diastolic,
+            spo2: r.spo2,
+            temperature: r.temperature,
+            on_oxygen: r.on_oxygen,
+            acvpu: r.acvpu,
+            news2: News2View { score: r.news2, band: r.news2_band },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PatientView {
+    pub uuid: Uuid,
+    pub name: String,
+    pub bed: Option<String>,
+    pub admitted_at: DateTime<Utc>,
+    pub latest: Option<ReadingView>,
+    pub news2: Option<News2View>,
+    pub last_seen: Option<DateTime<Utc>>,
+    /// No reading for three intervals, or none ever: a silent monitor is an alarm.
+    pub stale: bool,
+}
+
+impl PatientView {
+    pub fn new(p: PatientSummary, now: DateTime<Utc>, stale_after: chrono::TimeDelta) -> Self {
+        let last_seen = p.latest.as_ref().map(|r| r.measured_at);
+        let stale = last_seen.is_none_or(|seen| now - seen > stale_after);
+        let news2 = p.latest.as_ref().map(|r| News2View { score: r.news2, band: r.news2_band.clone() });
+        PatientView {
+            uuid: p.uuid,
+            name: p.name,
+            bed: p.bed,
+            admitted_at: p.admitted_at,
+            latest: p.latest.map(ReadingView::from),
+            news2,
+            last_seen,
+            stale,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PatientList {
+    pub patients: Vec<PatientView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReadingPage {
+    pub patient: Uuid,
+    pub readings: Vec<ReadingView>,
+    pub next_cursor: Option<String>,
+}

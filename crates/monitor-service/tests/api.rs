@@ -1,0 +1,171 @@
+//! The ward API over a real PostgreSQL filled through the real landing code.
+
+mod common;
+
+use std::collections::HashSet;
+
+use chrono::TimeDelta;
+use common::*;
+use serde_json::Value;
+use testkit::TestDatabase;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn the_ward_lists_every_patient_with_latest_reading_news2_and_staleness() {
+    let db = TestDatabase::fresh().await;
+    let mut ward = Ward::new(&db);
+    let fresh = ward.admit("Ada Lovelace", "01").await;
+    ward.readings(fresh, &seconds_ending(TimeDelta::zero(), 3)).await;
+    let silent = ward.admit("Ben Silent", "02").await;
+    ward.readings(silent, &seconds_ending(TimeDelta::minutes(10), 2)).await;
+    let new = ward.admit("Cleo New", "03").await;
+    let api = Running::start(&db, &["--metrics-interval", "5"]).await;
+
+    let body = api.json("/api/v1/patients").await;
+    assert_valid("PatientList", &body);
+    let patients = body["patients"].as_array().unwrap();
+    let by_name: Vec<&str> = patients.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(by_name, ["Ada Lovelace", "Ben Silent", "Cleo New"], "ordered by bed");
+
+    let ada = &patients[0];
+    assert_eq!(ada["uuid"], fresh.to_string());
+    assert_eq!(ada["stale"], false);
+    assert_eq!(ada["latest"]["pulse"], 62, "the newest of three readings");
+    assert_eq!(ada["latest"]["bp"], "121/79");
+    assert_eq!((ada["latest"]["bp_systolic"].as_i64(), ada["latest"]["bp_diastolic"].as_i64()), (Some(121), Some(79)));
+    // rr 18 → 0, spo2 95 → 1, sys 121 → 0, pulse 62 → 0, temp 37.4 → 0: total 1, low.
+    assert_eq!(ada["news2"], serde_json::json!({"score": 1, "band": "low"}));
+    assert_eq!(ada["last_seen"], ada["latest"]["timestamp"]);
+
+    assert_eq!(patients[1]["uuid"], silent.to_string());
+    assert_eq!(patients[1]["stale"], true, "nothing for 10 minutes at a 5 s interval");
+    assert_eq!(patients[2]["uuid"], new.to_string());
+    assert_eq!((patients[2]["latest"].clone(), patients[2]["stale"].clone()), (Value::Null, Value::Bool(true)));
+
+    let one = api.json(&format!("/api/v1/patients/{fresh}")).await;
+    assert_valid("Patient", &one);
+    assert_eq!(&one, ada);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn readings_page_newest_first_and_the_cursor_survives_new_arrivals() {
+    let db = TestDatabase::fresh().await;
+    let mut ward = Ward::new(&db);
+    let p = ward.admit("Paged", "04").await;
+    let history = seconds_ending(TimeDelta::minutes(30), 250);
+    ward.readings(p, &history).await;
+    let api = Running::start(&db, &[]).await;
+
+    let first = api.json(&format!("/api/v1/patients/{p}/metrics?limit=100")).await;
+    assert_valid("ReadingPage", &first);
+    let mut seen: Vec<String> = Vec::new();
+    let times = |page: &Value| -> Vec<String> {
+        page["readings"].as_array().unwrap().iter().map(|r| r["timestamp"].as_str().unwrap().to_owned()).collect()
+    };
+    seen.extend(times(&first));
+    assert_eq!(seen.len(), 100);
+
+    // New readings arrive between pages: they are newer than page one and
+    // must neither shift nor repeat the pages that follow.
+    ward.readings(p, &seconds_ending(TimeDelta::zero(), 20)).await;
+    let mut cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    loop {
+        let page = api.json(&format!("/api/v1/patients/{p}/metrics?limit=100&cursor={cursor}")).await;
+        assert_valid("ReadingPage", &page);
+        seen.extend(times(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 250, "every historic reading exactly once");
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 250);
+    let mut newest_first = seen.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, newest_first);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn ranges_limit_and_the_original_path_agree() {
+    let db = TestDatabase::fresh().await;
+    let mut ward = Ward::new(&db);
+    let p = ward.admit("Ranged", "05").await;
+    let times = seconds_ending(TimeDelta::minutes(1), 10);
+    ward.readings(p, &times).await;
+    let api = Running::start(&db, &[]).await;
+
+    let from = times[2].to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let to = times[6].to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let page = api.json(&format!("/api/v1/patients/{p}/metrics?from={from}&to={to}")).await;
+    let pulses: Vec<i64> = page["readings"].as_array().unwrap().iter().map(|r| r["pulse"].as_i64().unwrap()).collect();
+    assert_eq!(pulses, [65, 64, 63, 62], "from inclusive, to exclusive, newest first");
+
+    let prefixed = api.json(&format!("/api/v1/patients/{p}/metrics?limit=3")).await;
+    let original = api.json(&format!("/patient/{p}/metrics?limit=3")).await;
+    assert_eq!(prefixed, original);
+    assert_eq!(original["readings"].as_array().unwrap().len(), 3);
+    assert!(original["next_cursor"].is_string());
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn every_rejection_is_a_problem_naming_its_cause() {
+    let db = TestDatabase::fresh().await;
+    let mut ward = Ward::new(&db);
+    let quiet = ward.admit("No Readings Yet", "06").await;
+    let api = Running::start(&db, &[]).await;
+
+    let empty = api.json(&format!("/api/v1/patients/{quiet}/metrics")).await;
+    assert_eq!(empty["readings"], serde_json::json!([]), "known patient, no readings: 200 and empty");
+    assert_eq!(empty["next_cursor"], Value::Null);
+
+    let body = problem(api.get("/api/v1/patients/not-a-uuid").await, 400).await;
+    assert_eq!((body["type"].as_str(), body["parameter"].as_str()), (Some("/problems/invalid-uuid"), Some("uuid")));
+    problem(api.get("/patient/12345/metrics").await, 400).await;
+
+    let unknown = Uuid::new_v4();
+    let body = problem(api.get(&format!("/api/v1/patients/{unknown}")).await, 404).await;
+    assert_eq!(body["patient"], unknown.to_string());
+    problem(api.get(&format!("/api/v1/patients/{unknown}/metrics")).await, 404).await;
+
+    for (query, parameter) in [
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=lots", "limit"),
+        ("from=yesterday", "from"),
+        ("to=2026-02-30T00:00:00Z", "to"),
+        ("from=2026-11-24T10:00:00Z&to=2026-11-24T09:00:00Z", "to"),
+        ("cursor=bm90LWEtY3Vyc29y", "cursor"),
+    ] {
+        let body = problem(api.get(&format!("/api/v1/patients/{quiet}/metrics?{query}")).await, 400).await;
+        assert_eq!(body["parameter"], parameter, "{query}: {body}");
+    }
+    // Unknown parameters are tolerated, as HTTP clients expect.
+    api.json(&format!("/api/v1/patients/{quiet}/metrics?utm_source=ward")).await;
+
+    let body = problem(api.get("/api/v1/nowhere").await, 404).await;
+    assert_eq!(body["type"], "/problems/not-found");
+    let post = reqwest::Client::new().post(api.url("/api/v1/patients")).send().await.unwrap();
+    problem(post, 405).await;
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let db = TestDatabase::fresh().await;
+    let api = Running::start(&db, &["--cors-origins", "https://ward.example"]).await;
+    let client = reqwest::Client::new();
+    let ask = |origin: &'static str| client.get(api.url("/api/v1/patients")).header("origin", origin).send();
+    let allowed = ask("https://ward.example").await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://ward.example");
+    let other = ask("https://elsewhere.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    api.stop().await;
+
+    let closed = Running::start(&db, &[]).await;
+    let response = client.get(closed.url("/api/v1/patients")).header("origin", "https://ward.example").send().await;
+    assert!(response.unwrap().headers().get("access-control-allow-origin").is_none(), "no CORS unless configured");
+    closed.stop().await;
+}

@@ -1,0 +1,154 @@
+//! Test helpers: a ward filled through the real landing code, the service
+//! in-process on port 0, and the committed contract as JSON Schema.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::Parser as _;
+use monitor_service::{Config, Service};
+use serde_json::{Value, json};
+use store::ingest::{Inbound, Topics, land};
+use testkit::TestDatabase;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// Lands messages as the data-service would, with increasing offsets.
+pub struct Ward<'a> {
+    pub db: &'a TestDatabase,
+    offset: i64,
+}
+
+impl<'a> Ward<'a> {
+    pub fn new(db: &'a TestDatabase) -> Self {
+        Ward { db, offset: 0 }
+    }
+
+    async fn land(&mut self, topic: &str, payloads: Vec<Value>) {
+        let batch: Vec<Inbound> = payloads
+            .into_iter()
+            .map(|p| {
+                self.offset += 1;
+                Inbound {
+                    topic: topic.into(),
+                    partition: 0,
+                    offset: self.offset,
+                    key: None,
+                    headers: vec![],
+                    payload: p.to_string().into_bytes(),
+                    received_at: Utc::now(),
+                }
+            })
+            .collect();
+        land(&self.db.pool, &Topics::default(), &batch).await.unwrap();
+    }
+
+    pub async fn admit(&mut self, name: &str, bed: &str) -> Uuid {
+        let uuid = Uuid::new_v4();
+        let admitted = Utc::now() - TimeDelta::hours(2);
+        self.land(
+            "icu.patients",
+            vec![json!({"v": 1, "uuid": uuid, "name": name, "bed": bed, "admitted_at": admitted})],
+        )
+        .await;
+        uuid
+    }
+
+    /// Readings at the given times (pulse = 60 + index, so order is checkable).
+    pub async fn readings(&mut self, patient: Uuid, times: &[DateTime<Utc>]) {
+        let payloads = times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                json!({"uuid": patient, "timestamp": t, "pulse": 60 + i % 200, "resp_rate": 18, "bp": "121/79",
+                       "spo2": 95, "temperature": 37.4})
+            })
+            .collect();
+        self.land("icu.vitals", payloads).await;
+    }
+}
+
+/// `n` timestamps one second apart ending `ago` before now.
+pub fn seconds_ending(ago: TimeDelta, n: usize) -> Vec<DateTime<Utc>> {
+    let end = (Utc::now() - ago).duration_round_ms();
+    (0..n).map(|i| end - TimeDelta::seconds((n - 1 - i) as i64)).collect()
+}
+
+trait RoundMs {
+    fn duration_round_ms(self) -> Self;
+}
+
+impl RoundMs for DateTime<Utc> {
+    fn duration_round_ms(self) -> Self {
+        DateTime::from_timestamp_millis(self.timestamp_millis()).unwrap_or(self)
+    }
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    pub async fn start(db: &TestDatabase, extra: &[&str]) -> Running {
+        let mut args = vec!["monitor-service", "--database-url", &db.url, "--port", "0", "--host", "127.0.0.1"];
+        args.extend_from_slice(extra);
+        let service = Service::start(Config::try_parse_from(args).unwrap()).await.unwrap();
+        let addr = service.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(service.run_until(async {
+            let _ = stopped.await;
+        }));
+        Running { addr, stop, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        reqwest::get(self.url(path)).await.unwrap()
+    }
+
+    pub async fn json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// The committed contract, as JSON.
+pub fn spec() -> Value {
+    monitor_service::openapi::document("/api/v1").unwrap()
+}
+
+/// A validator for one of the contract's component schemas.
+pub fn schema(name: &str) -> jsonschema::Validator {
+    let spec = spec();
+    let root = json!({"$ref": format!("#/components/schemas/{name}"), "components": spec["components"]});
+    jsonschema::validator_for(&root).unwrap()
+}
+
+pub fn assert_valid(schema_name: &str, body: &Value) {
+    let validator = schema(schema_name);
+    let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "{schema_name} breaks the contract: {errors:?}\n{body}");
+}
+
+/// Asserts a problem+json answer and returns its body.
+pub async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_valid("Problem", &body);
+    assert_eq!(body["status"], status);
+    body
+}
