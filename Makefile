@@ -4,6 +4,10 @@ export CARGO_TARGET_DIR ?= /tmp/icu-monitor-target
 
 .PHONY: test lint fmt contracts demo bench
 
+demo:            ## the whole ward in one process, on a throwaway PostgreSQL
+	cargo build -p icu
+	scripts/with-postgres.sh $(CARGO_TARGET_DIR)/debug/icu demo
+
 test:            ## every test, on a throwaway PostgreSQL and real (mock) Kafka brokers
 	scripts/test.sh
 

@@ -18,6 +18,19 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole ward in this process: broker, emulator, data-service, API.
     Demo(demo::DemoArgs),
+    /// Run only the embedded Kafka-protocol broker, with the ward's topics, for
+    /// services started separately; prints its bootstrap address.
+    Broker(BrokerArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BrokerArgs {
+    /// Partitions of the readings topic.
+    #[arg(long, default_value_t = 6)]
+    pub vitals_partitions: i32,
+    /// Partitions of the admissions topic.
+    #[arg(long, default_value_t = 3)]
+    pub patients_partitions: i32,
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -25,6 +38,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => {
             telemetry::init_logging(args.debug);
             demo::run(args, telemetry::shutdown_signal()).await
+        }
+        Command::Broker(args) => {
+            telemetry::init_logging(false);
+            let topics = [
+                (vitals::wire::VITALS_TOPIC, args.vitals_partitions),
+                (vitals::wire::PATIENTS_TOPIC, args.patients_partitions),
+            ];
+            let broker = broker::EmbeddedBroker::start(&topics)?;
+            // The one line a script or a person needs, on stdout by itself.
+            println!("{}", broker.bootstrap_servers());
+            tracing::info!(bootstrap = %broker.bootstrap_servers(), "broker running; Ctrl-C stops it");
+            telemetry::shutdown_signal().await;
+            Ok(())
         }
     }
 }

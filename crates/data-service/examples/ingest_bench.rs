@@ -1,0 +1,122 @@
+//! Durable ingest benchmark: how fast one data-service replica lands readings
+//! from the broker in PostgreSQL, against a raw `COPY` of the same rows into
+//! the same table (the store's physical limit), in the same run.
+//!
+//!     scripts/with-postgres.sh cargo run --release -p data-service --example ingest_bench -- [READINGS] [PATIENTS]
+
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use futures::StreamExt as _;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::json;
+use sqlx::PgPool;
+use testkit::{MockBroker, TestDatabase};
+use uuid::Uuid;
+
+const VITALS: &str = "icu.vitals";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let readings: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(300_000);
+    let patients: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000);
+
+    let broker = MockBroker::start();
+    broker.create_topic(VITALS, 12);
+    broker.create_topic("icu.patients", 3);
+    let db = TestDatabase::fresh().await;
+    preload(&broker.bootstrap, readings, patients).await?;
+    println!("preloaded {readings} readings of {patients} patients");
+
+    let config = data_service::Config::try_parse_from([
+        "data-service",
+        "--kafka-bootstrap-servers",
+        &broker.bootstrap,
+        "--database-url",
+        &db.url,
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+    ])?;
+    let started = Instant::now();
+    let service = data_service::Service::start(config).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(service.run_until(async {
+        let _ = stopped.await;
+    }));
+    loop {
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM vital_signs").fetch_one(&db.pool).await?;
+        if stored as usize >= readings {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "only {stored} of {readings} stored in 10 min");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ingest = started.elapsed();
+    let _ = stop.send(());
+    task.await??;
+
+    let copy = copy_same_rows(&db.pool).await?;
+    let ingest_rate = readings as f64 / ingest.as_secs_f64();
+    let copy_rate = readings as f64 / copy.as_secs_f64();
+    println!(
+        "ingest: {readings} readings in {:.2} s = {ingest_rate:.0}/s (from service start: consumer join included)",
+        ingest.as_secs_f64()
+    );
+    println!("COPY:   {readings} rows in {:.2} s = {copy_rate:.0}/s", copy.as_secs_f64());
+    println!("ratio:  {:.2} of COPY", ingest_rate / copy_rate);
+    Ok(())
+}
+
+/// Produces the readings (lz4, so the mock broker's ~5 MiB per partition holds them).
+async fn preload(bootstrap: &str, readings: usize, patients: usize) -> anyhow::Result<()> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("compression.type", "lz4")
+        .set("linger.ms", "50")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let ids: Vec<Uuid> = (0..patients).map(|_| Uuid::new_v4()).collect();
+    let base = chrono::Utc::now() - chrono::TimeDelta::days(30);
+    let payloads: Vec<(String, Vec<u8>)> = (0..readings)
+        .map(|i| {
+            let p = ids[i % patients];
+            let at = base + chrono::TimeDelta::seconds((i / patients) as i64 * 5);
+            let body = json!({"uuid": p, "name": format!("Bench {}", i % patients), "timestamp": at,
+                "pulse": 60 + i % 60, "resp_rate": 12 + i % 10, "bp": "120/80", "spo2": 90 + i % 10,
+                "temperature": 36.5 + (i % 20) as f64 / 10.0});
+            (p.to_string(), body.to_string().into_bytes())
+        })
+        .collect();
+    let sends = payloads.iter().map(|(key, payload)| {
+        producer.send(FutureRecord::to(VITALS).key(key).payload(payload), Duration::from_secs(60))
+    });
+    let results = futures::stream::iter(sends).buffer_unordered(50_000).collect::<Vec<_>>().await;
+    for r in results {
+        r.map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}
+
+/// Exports the stored rows, empties the table, and times a `COPY` of them back.
+async fn copy_same_rows(pool: &PgPool) -> anyhow::Result<Duration> {
+    let mut conn = pool.acquire().await?;
+    let mut rows = Vec::new();
+    let mut out = conn.copy_out_raw("COPY vital_signs TO STDOUT").await?;
+    while let Some(chunk) = out.next().await {
+        rows.extend_from_slice(&chunk?);
+    }
+    drop(out);
+    sqlx::query("TRUNCATE vital_signs").execute(&mut *conn).await?;
+    let started = Instant::now();
+    let mut copy = conn.copy_in_raw("COPY vital_signs FROM STDIN").await?;
+    for chunk in rows.chunks(1 << 20) {
+        copy.send(chunk).await?;
+    }
+    copy.finish().await?;
+    Ok(started.elapsed())
+}

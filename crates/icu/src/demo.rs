@@ -1,0 +1,143 @@
+//! `icu demo`: the whole ward in one process. The services are the real
+//! ones, started through their libraries with the same configuration types
+//! their binaries parse, so the demo runs the production code paths.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use clap::Parser as _;
+use tokio::sync::watch;
+use vitals::wire::{PATIENTS_TOPIC, VITALS_TOPIC};
+
+use crate::broker::EmbeddedBroker;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// PostgreSQL to store the ward in (`make demo` starts a throwaway one).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// How many patients the emulator admits.
+    #[arg(long, env = "PATIENTS", default_value_t = 12)]
+    pub patients: u32,
+    /// Seconds between two readings of one patient.
+    #[arg(long, env = "METRICS_INTERVAL", default_value = "2")]
+    pub interval: String,
+    /// Seed of the emulator's physiology: the same seed, the same ward.
+    #[arg(long, env = "SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Port of the emulator's control API.
+    #[arg(long, default_value_t = 8000)]
+    pub patient_port: u16,
+    /// Port of the data-service's probes and metrics.
+    #[arg(long, default_value_t = 8001)]
+    pub data_port: u16,
+    /// Port of the ward's REST API.
+    #[arg(long, default_value_t = 8002)]
+    pub api_port: u16,
+    #[arg(long, env = "DEBUG")]
+    pub debug: bool,
+}
+
+/// The addresses of a running demo.
+#[derive(Debug, Clone)]
+pub struct Ward {
+    pub bootstrap_servers: String,
+    pub patient_service: SocketAddr,
+    pub data_service: SocketAddr,
+    pub monitor_service: SocketAddr,
+}
+
+/// Runs the ward until `shutdown` resolves. `on_ready` sees the addresses once
+/// everything listens (the tests use it to find the ports).
+pub async fn run_with(
+    args: DemoArgs,
+    shutdown: impl Future<Output = ()>,
+    on_ready: impl FnOnce(&Ward),
+) -> anyhow::Result<()> {
+    let broker = EmbeddedBroker::start(&[(VITALS_TOPIC, 6), (PATIENTS_TOPIC, 3)])?;
+    let bootstrap = broker.bootstrap_servers();
+    let interval = args.interval.as_str();
+
+    let data = data_service::Service::start(data_service::Config::try_parse_from([
+        "data-service",
+        "--kafka-bootstrap-servers",
+        &bootstrap,
+        "--database-url",
+        &args.database_url,
+        "--port",
+        &args.data_port.to_string(),
+    ])?)
+    .await?;
+    let monitor = monitor_service::Service::start(monitor_service::Config::try_parse_from([
+        "monitor-service",
+        "--database-url",
+        &args.database_url,
+        "--port",
+        &args.api_port.to_string(),
+        "--metrics-interval",
+        interval,
+    ])?)
+    .await?;
+    let patients = patient_service::Service::start(patient_service::Config::try_parse_from([
+        "patient-service",
+        "--kafka-bootstrap-servers",
+        &bootstrap,
+        "--patients",
+        &args.patients.to_string(),
+        "--seed",
+        &args.seed.to_string(),
+        "--metrics-interval",
+        interval,
+        "--port",
+        &args.patient_port.to_string(),
+    ])?)
+    .await?;
+
+    let ward = Ward {
+        bootstrap_servers: bootstrap,
+        patient_service: patients.local_addr(),
+        data_service: data.local_addr(),
+        monitor_service: monitor.local_addr(),
+    };
+    tracing::info!(
+        broker = %ward.bootstrap_servers,
+        ward_api = %format!("http://{}/api/v1/patients", ward.monitor_service),
+        docs = %format!("http://{}/docs", ward.monitor_service),
+        emulator = %format!("http://{}/api/v1/patients", ward.patient_service),
+        "ward running; Ctrl-C stops it"
+    );
+    on_ready(&ward);
+
+    // The emulator stops first and flushes, so its last readings still reach
+    // the data-service, which then finishes its batch and commits.
+    let (stop_emulator, emulator_rx) = watch::channel(false);
+    let (stop_rest, rest_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let patients = tokio::spawn(patients.run_until(stopped(emulator_rx)));
+    let data = tokio::spawn(data.run_until(stopped(rest_rx.clone())));
+    let monitor = tokio::spawn(monitor.run_until(stopped(rest_rx)));
+
+    shutdown.await;
+    let _ = stop_emulator.send(true);
+    report("patient-service", patients.await);
+    let _ = stop_rest.send(true);
+    report("data-service", data.await);
+    report("monitor-service", monitor.await);
+    // The broker lives until every client is gone.
+    drop(broker);
+    Ok(())
+}
+
+fn report(service: &str, outcome: Result<anyhow::Result<()>, tokio::task::JoinError>) {
+    match outcome {
+        Ok(Ok(())) => tracing::info!(service, "stopped"),
+        Ok(Err(e)) => tracing::error!(service, error = %e, "stopped with an error"),
+        Err(e) => tracing::error!(service, error = %e, "task failed"),
+    }
+}
+
+pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_with(args, shutdown, |_| {}).await
+}
