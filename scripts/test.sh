@@ -19,5 +19,18 @@ fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/icu-monitor-target}
 export RUST_BACKTRACE=${RUST_BACKTRACE:-1}
 
+# schemathesis (PyPI) fuzzes the running monitor-service against api/openapi.yaml.
+SCHEMATHESIS_VERSION=4.32.5
+VENV=${ICU_VENV:-${CARGO_TARGET_DIR}-venv}
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  if ! python3 -m venv "$VENV" 2>/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    ${SUDO:-} apt-get update -qq && ${SUDO:-} apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    python3 -m venv "$VENV"
+  fi
+  "$VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+export SCHEMATHESIS="$VENV/bin/schemathesis"
+
 cargo build --workspace --all-targets --locked
 exec scripts/with-postgres.sh cargo test --workspace --locked --no-fail-fast "$@"

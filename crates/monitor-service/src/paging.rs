@@ -1,13 +1,14 @@
 //! The readings query: `from`, `to`, `limit` and the opaque `cursor`, each
 //! checked with an error that names it.
 //!
-//! The cursor is the timestamp of the last reading of a page, so the next
-//! page continues strictly before it: readings that arrive meanwhile are
-//! newer than the first page and neither shift nor repeat later pages.
+//! The cursor is the timestamp of the last reading of a page (RFC 3339, to
+//! the microsecond the store keeps), so the next page continues strictly
+//! before it: readings that arrive meanwhile are newer than the first page
+//! and neither shift nor repeat later pages. It is a plain timestamp rather
+//! than an opaque token because that is all it is: any timestamp is a valid
+//! place to continue from, and the contract can say so exactly.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use store::ward::ReadingRange;
 
@@ -15,8 +16,6 @@ use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
-/// Versioned, so the encoding can change without misreading old cursors.
-const CURSOR_PREFIX: &str = "v1:";
 
 /// The raw query: strings, so each parameter gets its own error.
 /// Unknown parameters are ignored.
@@ -57,7 +56,7 @@ impl ReadingQuery {
                 }
             },
         };
-        let after_cursor = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        let after_cursor = self.cursor.as_deref().map(|v| timestamp("cursor", v)).transpose()?;
         let before = match (to, after_cursor) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -73,15 +72,7 @@ fn timestamp(parameter: &'static str, value: &str) -> Result<DateTime<Utc>, ApiE
 }
 
 pub fn encode_cursor(last: DateTime<Utc>) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{}", last.timestamp_micros()))
-}
-
-fn decode_cursor(cursor: &str) -> Result<DateTime<Utc>, ApiError> {
-    let invalid = || ApiError::invalid("cursor", "not a cursor this API issued; pass next_cursor back unchanged");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let micros: i64 = text.strip_prefix(CURSOR_PREFIX).and_then(|m| m.parse().ok()).ok_or_else(invalid)?;
-    DateTime::from_timestamp_micros(micros).ok_or_else(invalid)
+    last.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 #[cfg(test)]
@@ -130,8 +121,8 @@ mod tests {
         let cursor = encode_cursor(last);
         let page = query(None, Some("2026-11-25T00:00:00Z"), None, Some(&cursor)).check().unwrap();
         assert_eq!(page.range.before, Some(last));
-        for bad in ["nope", "djE6", &URL_SAFE_NO_PAD.encode("v2:1"), &URL_SAFE_NO_PAD.encode("v1:99999999999999999999")]
-        {
+        assert_eq!(cursor, "2026-11-24T08:00:00.123456Z");
+        for bad in ["nope", "0", "2026-11-24"] {
             assert_eq!(parameter_of(query(None, None, None, Some(bad)).check().unwrap_err()), "cursor", "{bad}");
         }
     }

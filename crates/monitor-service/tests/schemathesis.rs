@@ -1,0 +1,54 @@
+//! Schemathesis (property-based API testing from the OpenAPI document)
+//! against the running service and the committed contract: every check, no
+//! failure. `make test` installs schemathesis and names it in `SCHEMATHESIS`.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use testkit::TestDatabase;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_deviation_from_the_contract() {
+    let schemathesis = std::env::var("SCHEMATHESIS").unwrap_or_else(|_| {
+        panic!("SCHEMATHESIS is not set: run the tests with `make test`, which installs schemathesis in a venv")
+    });
+    let db = TestDatabase::fresh().await;
+    let mut ward = Ward::new(&db);
+    for bed in ["01", "02", "03"] {
+        let p = ward.admit(&format!("Fuzz {bed}"), bed).await;
+        ward.readings(p, &seconds_ending(chrono::TimeDelta::zero(), 30)).await;
+    }
+    let api = Running::start(&db, &[]).await;
+    let location = api.url("/openapi.json");
+    let reports = tempfile::tempdir().unwrap();
+    let report_dir = reports.path().to_str().unwrap().to_owned();
+    let config = format!("{}/../../api/schemathesis.toml", env!("CARGO_MANIFEST_DIR"));
+
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(&schemathesis)
+            .args([
+                "--config-file",
+                config.as_str(),
+                "run",
+                &location,
+                "--checks",
+                "all",
+                "--max-examples",
+                "40",
+                "--seed",
+                "1",
+            ])
+            .args(["--generation-database", "none", "--report-dir", &report_dir, "--no-color"])
+            .current_dir(&report_dir)
+            .output()
+            .expect("run schemathesis")
+    })
+    .await
+    .unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "schemathesis found problems:\n{printed}");
+    assert!(printed.contains("passed"), "schemathesis ran no test:\n{printed}");
+    api.stop().await;
+}
