@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     ])?;
     let started = Instant::now();
     let service = data_service::Service::start(config).await?;
+    let metrics_url = format!("http://{}/metrics", service.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(service.run_until(async {
         let _ = stopped.await;
@@ -56,6 +57,12 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ingest = started.elapsed();
+    // Where the time went: inside the landing transactions, or around them.
+    let metrics = reqwest::get(&metrics_url).await?.text().await?;
+    let sample = |name: &str| -> f64 {
+        metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse().ok()).unwrap_or(0.0)
+    };
+    let (in_db, batches) = (sample("icu_ingest_store_seconds_sum"), sample("icu_ingest_store_seconds_count"));
     let _ = stop.send(());
     task.await??;
 
@@ -65,6 +72,10 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "ingest: {readings} readings in {:.2} s = {ingest_rate:.0}/s (from service start: consumer join included)",
         ingest.as_secs_f64()
+    );
+    println!(
+        "        {batches} batches, {in_db:.2} s inside landing transactions ({:.0} %), the rest consuming, decoding, committing",
+        100.0 * in_db / ingest.as_secs_f64()
     );
     println!("COPY:   {readings} rows in {:.2} s = {copy_rate:.0}/s", copy.as_secs_f64());
     println!("ratio:  {:.2} of COPY", ingest_rate / copy_rate);

@@ -105,19 +105,21 @@ async fn a_reading_before_its_patient_is_held_then_stored_with_the_admission() {
 async fn the_same_batch_landed_twice_stores_each_reading_once() {
     let db = TestDatabase::fresh().await;
     let mut feed = Feed::default();
-    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let batch = vec![
         feed.admission(a, "A", "01"),
         feed.reading(a, None, 0, 70),
         feed.reading(a, None, 5, 71),
-        feed.reading(b, None, 0, 90), // unknown patient: queued
+        feed.reading(b, None, 0, 90),      // unknown patient: queued
+        feed.reading(c, Some("C"), 0, 80), // original format: registers its patient
+        feed.reading(c, Some("C"), 5, 81),
         feed.message(VITALS, None, "not json"),
     ];
     let first = land(&db.pool, &Topics::default(), &batch).await.unwrap();
-    assert_eq!((first.stored, first.queued, first.duplicates), (2, 1, 0));
+    assert_eq!((first.stored, first.queued, first.duplicates), (4, 1, 0));
     let again = land(&db.pool, &Topics::default(), &batch).await.unwrap();
-    assert_eq!((again.stored, again.queued, again.duplicates), (0, 0, 2));
-    assert_eq!(count(&db.pool, "vital_signs").await, 2);
+    assert_eq!((again.stored, again.queued, again.duplicates), (0, 0, 4));
+    assert_eq!(count(&db.pool, "vital_signs").await, 4);
     assert_eq!(count(&db.pool, "ingest_queue").await, 1);
     assert_eq!(count(&db.pool, "ingest_quarantine").await, 1);
 }
