@@ -224,11 +224,27 @@ impl Ingest {
 
     /// Commits the next offset of every partition in the batch (synchronously,
     /// off the async threads). A failed commit only means redelivery.
+    ///
+    /// Partitions a rebalance took away while the batch was landing are left
+    /// out: their new owner may already have stored and committed further,
+    /// and this stale offset would only move it back (redelivery, harmless
+    /// but wasted). Committing is never what makes a reading safe; the
+    /// database commit before it is, so any offset committed here is at most
+    /// one past a reading already stored.
     async fn commit(&self, batch: &[Inbound]) {
         let mut next: HashMap<(&str, i32), i64> = HashMap::new();
         for m in batch {
             let offset = next.entry((m.topic.as_str(), m.partition)).or_insert(m.offset + 1);
             *offset = (*offset).max(m.offset + 1);
+        }
+        if let Ok(assignment) = self.consumer.assignment() {
+            let owned = assignment.elements();
+            next.retain(|(topic, partition), _| {
+                owned.iter().any(|e| e.topic() == *topic && e.partition() == *partition)
+            });
+        }
+        if next.is_empty() {
+            return;
         }
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), offset) in next {
