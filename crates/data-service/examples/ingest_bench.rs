@@ -74,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         ingest.as_secs_f64()
     );
     println!(
-        "        {batches} batches, {in_db:.2} s inside landing transactions ({:.0} %), the rest consuming, decoding, committing",
+        "        {batches} batches, {in_db:.2} s inside landing transactions ({:.0} % of the wall time; consuming the next batch overlaps them)",
         100.0 * in_db / ingest.as_secs_f64()
     );
     println!("COPY:   {readings} rows in {:.2} s = {copy_rate:.0}/s", copy.as_secs_f64());

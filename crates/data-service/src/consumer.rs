@@ -79,6 +79,9 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// gives up on it (uncommitted, so it is redelivered to whoever comes next).
 const LAST_BATCH_PATIENCE: Duration = Duration::from_secs(10);
 
+/// A batch landing in its own task: the batch back, the outcome, the time it took.
+type InFlight = tokio::task::JoinHandle<(Vec<Inbound>, store::Result<Landed>, Duration)>;
+
 pub struct Ingest {
     pub consumer: Arc<IngestConsumer>,
     pub pool: PgPool,
@@ -92,31 +95,105 @@ pub struct Ingest {
 impl Ingest {
     /// Lands batches until `stop` turns true, then lands and commits what it
     /// holds and returns.
+    ///
+    /// The next batch is consumed while the previous one lands (in its own
+    /// task), but landing stays one batch at a time and offsets are committed
+    /// in landing order, so a committed offset is always one past a reading
+    /// already stored. Messages consumed meanwhile are later, per partition,
+    /// than everything in the batch in flight.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut carry: Vec<Inbound> = Vec::new();
+        let mut in_flight: Option<InFlight> = None;
         loop {
-            let (batch, stopping) = self.collect(&mut carry, &mut stop).await;
-            if !batch.is_empty() {
-                let patience = if stopping { Some(Instant::now() + LAST_BATCH_PATIENCE) } else { None };
-                match self.land(&batch, &mut carry, &mut stop, patience).await {
-                    Some(_) => self.commit(&batch).await,
-                    None => {
-                        tracing::warn!(messages = batch.len(), "batch not stored; it will be redelivered");
-                        return;
-                    }
-                }
+            // With a batch in flight, collecting must return soon even when
+            // nothing more arrives, so that its offsets get committed.
+            let (batch, stopping) = self.collect(&mut carry, &mut stop, in_flight.is_some()).await;
+            let patience = stopping.then(|| Instant::now() + LAST_BATCH_PATIENCE);
+            if let Some(previous) = in_flight.take()
+                && !self.finish(previous, &mut carry, &mut stop, patience).await
+            {
+                return;
             }
             if stopping {
+                // The last batch: landed here, with the shutdown's patience.
+                if !batch.is_empty() && self.land(&batch, &mut carry, &mut stop, patience).await.is_some() {
+                    self.commit(&batch).await;
+                } else if !batch.is_empty() {
+                    tracing::warn!(messages = batch.len(), "batch not stored; it will be redelivered");
+                }
                 return;
+            }
+            if !batch.is_empty() {
+                in_flight = Some(self.start_landing(batch));
             }
         }
     }
 
+    /// Lands `batch` in a task of its own: one attempt, timed.
+    fn start_landing(&self, batch: Vec<Inbound>) -> InFlight {
+        let (pool, topics) = (self.pool.clone(), self.topics.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let outcome = store::ingest::land(&pool, &topics, &batch).await;
+            (batch, outcome, started.elapsed())
+        })
+    }
+
+    /// Waits for the batch in flight, retries it here if its attempt failed,
+    /// and commits its offsets. `false` when it could not be stored (stop).
+    async fn finish(
+        &self,
+        in_flight: InFlight,
+        carry: &mut Vec<Inbound>,
+        stop: &mut watch::Receiver<bool>,
+        patience: Option<Instant>,
+    ) -> bool {
+        let (batch, outcome) = match in_flight.await {
+            Ok((batch, Ok(landed), took)) => {
+                self.record(&batch, &landed, took);
+                (batch, Some(landed))
+            }
+            Ok((batch, Err(e), _)) => {
+                self.metrics.store_errors.inc();
+                self.readiness.set(false);
+                tracing::warn!(error = %e, messages = batch.len(), "storing the batch failed; retrying");
+                let landed = self.land(&batch, carry, stop, patience).await;
+                (batch, landed)
+            }
+            Err(e) => {
+                // The task panicked: the batch is not stored and its offsets
+                // stay uncommitted; stopping gets it redelivered.
+                tracing::error!(error = %e, "landing task failed");
+                return false;
+            }
+        };
+        if outcome.is_none() {
+            tracing::warn!(messages = batch.len(), "batch not stored; it will be redelivered");
+            return false;
+        }
+        self.commit(&batch).await;
+        true
+    }
+
+    fn record(&self, batch: &[Inbound], landed: &Landed, took: Duration) {
+        self.metrics.store_seconds.observe(took.as_secs_f64());
+        self.metrics.batch_size.observe(batch.len() as f64);
+        self.metrics.record(landed);
+        self.readiness.set(true);
+        tracing::debug!(messages = batch.len(), ?landed, "batch landed");
+    }
+
     /// Waits for a first message, then gathers more until the batch is full
-    /// or the first one has waited `max_wait`.
-    async fn collect(&self, carry: &mut Vec<Inbound>, stop: &mut watch::Receiver<bool>) -> (Vec<Inbound>, bool) {
+    /// or the first one has waited `max_wait` (or, when `soon`, until
+    /// `max_wait` from now, even with nothing gathered).
+    async fn collect(
+        &self,
+        carry: &mut Vec<Inbound>,
+        stop: &mut watch::Receiver<bool>,
+        soon: bool,
+    ) -> (Vec<Inbound>, bool) {
         let mut batch = std::mem::take(carry);
-        let mut deadline = (!batch.is_empty()).then(|| Instant::now() + self.max_wait);
+        let mut deadline = (soon || !batch.is_empty()).then(|| Instant::now() + self.max_wait);
         while batch.len() < self.max_messages {
             let next = async {
                 match deadline {
@@ -177,15 +254,11 @@ impl Ingest {
             let started = Instant::now();
             match store::ingest::land(&self.pool, &self.topics, batch).await {
                 Ok(landed) => {
-                    self.metrics.store_seconds.observe(started.elapsed().as_secs_f64());
-                    self.metrics.batch_size.observe(batch.len() as f64);
-                    self.metrics.record(&landed);
-                    self.readiness.set(true);
+                    self.record(batch, &landed, started.elapsed());
                     if paused {
                         self.set_paused(false);
                         tracing::info!("database back: consuming again");
                     }
-                    tracing::debug!(messages = batch.len(), ?landed, "batch landed");
                     return Some(landed);
                 }
                 Err(e) => {
