@@ -94,15 +94,15 @@ macro_rules! patients_with_latest {
     };
 }
 
-const ALL_PATIENTS: &str = patients_with_latest!("ORDER BY p.bed NULLS LAST, p.name, p.uuid");
-const ONE_PATIENT: &str = patients_with_latest!("WHERE p.uuid = $1");
+pub const ALL_PATIENTS: &str = patients_with_latest!("ORDER BY p.bed NULLS LAST, p.name, p.uuid");
+pub const ONE_PATIENT: &str = patients_with_latest!("WHERE p.uuid = $1");
 
 /// One round trip answers both "does the patient exist" and "which readings":
 /// no row means no such patient, one row of NULLs means a patient with no
 /// readings in the range. The bounds are COALESCEd to infinities rather than
 /// written as `$n IS NULL OR …`, so that even a generic (cached) plan keeps
 /// both as index conditions instead of filtering row by row.
-const READINGS: &str = concat!(
+pub const READINGS: &str = concat!(
     "SELECT ",
     reading_columns!("v"),
     " FROM patients p LEFT JOIN LATERAL (SELECT ",
