@@ -107,12 +107,15 @@ impl Service {
         ));
 
         tokio::pin!(shutdown);
+        // `shutdown` may already have resolved here; a completed future must
+        // not be polled again, so the emulator only runs when it has not.
         let admitted = tokio::select! {
-            admitted = admit(&self.ward, &self.publisher, &self.config.kafka_patients_topic) => admitted,
-            () = &mut shutdown => Ok(()),
+            admitted = admit(&self.ward, &self.publisher, &self.config.kafka_patients_topic) => admitted.map(|()| true),
+            () = &mut shutdown => Ok(false),
         };
         let outcome = match admitted {
-            Ok(()) => {
+            Ok(false) => Ok(()),
+            Ok(true) => {
                 let emulator = Emulator {
                     ward: self.ward.clone(),
                     publisher: self.publisher.clone(),

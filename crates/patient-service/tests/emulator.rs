@@ -301,3 +301,14 @@ async fn a_full_queue_drops_readings_and_counts_them() {
     let readings = messages.iter().filter(|m| m.topic == VITALS).count();
     assert!(readings > 0 && readings <= 20, "{readings} readings delivered");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_admission_exits_cleanly() {
+    // With the broker down, admission waits for acknowledgements, so the stop
+    // arrives while admitting: the service must still shut down without error.
+    let broker = broker();
+    broker.set_down(true);
+    let emulator = Running::start(&broker, &["--patients", "3"]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    emulator.stop().await;
+}
