@@ -80,7 +80,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 const LAST_BATCH_PATIENCE: Duration = Duration::from_secs(10);
 
 /// A batch landing in its own task: the batch back, the outcome, the time it took.
-type InFlight = tokio::task::JoinHandle<(Vec<Inbound>, store::Result<Landed>, Duration)>;
+type InFlight = tokio::task::JoinHandle<(Vec<Inbound>, store::Result<Landed>)>;
 
 pub struct Ingest {
     pub consumer: Arc<IngestConsumer>,
@@ -129,13 +129,19 @@ impl Ingest {
         }
     }
 
-    /// Lands `batch` in a task of its own: one attempt, timed.
+    /// Lands `batch` in a task of its own: one attempt, timed. A success is
+    /// recorded in the metrics as soon as its transaction commits, so the
+    /// metrics never lag the table by a collecting round.
     fn start_landing(&self, batch: Vec<Inbound>) -> InFlight {
         let (pool, topics) = (self.pool.clone(), self.topics.clone());
+        let (metrics, readiness) = (self.metrics.clone(), self.readiness.clone());
         tokio::spawn(async move {
             let started = Instant::now();
             let outcome = store::ingest::land(&pool, &topics, &batch).await;
-            (batch, outcome, started.elapsed())
+            if let Ok(landed) = &outcome {
+                record(&metrics, &readiness, &batch, landed, started.elapsed());
+            }
+            (batch, outcome)
         })
     }
 
@@ -149,11 +155,8 @@ impl Ingest {
         patience: Option<Instant>,
     ) -> bool {
         let (batch, outcome) = match in_flight.await {
-            Ok((batch, Ok(landed), took)) => {
-                self.record(&batch, &landed, took);
-                (batch, Some(landed))
-            }
-            Ok((batch, Err(e), _)) => {
+            Ok((batch, Ok(landed))) => (batch, Some(landed)),
+            Ok((batch, Err(e))) => {
                 self.metrics.store_errors.inc();
                 self.readiness.set(false);
                 tracing::warn!(error = %e, messages = batch.len(), "storing the batch failed; retrying");
@@ -176,11 +179,7 @@ impl Ingest {
     }
 
     fn record(&self, batch: &[Inbound], landed: &Landed, took: Duration) {
-        self.metrics.store_seconds.observe(took.as_secs_f64());
-        self.metrics.batch_size.observe(batch.len() as f64);
-        self.metrics.record(landed);
-        self.readiness.set(true);
-        tracing::debug!(messages = batch.len(), ?landed, "batch landed");
+        record(&self.metrics, &self.readiness, batch, landed, took);
     }
 
     /// Waits for a first message, then gathers more until the batch is full
@@ -336,4 +335,12 @@ impl Ingest {
             Err(e) => tracing::error!(error = %e, "offset commit task failed"),
         }
     }
+}
+
+fn record(metrics: &Metrics, readiness: &Readiness, batch: &[Inbound], landed: &Landed, took: Duration) {
+    metrics.store_seconds.observe(took.as_secs_f64());
+    metrics.batch_size.observe(batch.len() as f64);
+    metrics.record(landed);
+    readiness.set(true);
+    tracing::debug!(messages = batch.len(), ?landed, "batch landed");
 }

@@ -60,8 +60,12 @@ async fn valid_readings_are_stored_once_and_each_bad_message_is_quarantined() {
     expected.sort();
     assert_eq!(kinds, expected);
     assert_eq!(count(&db.pool, "patients").await, 5);
-    assert_eq!(service.metric("icu_ingest_quarantined_total").await, 7.0);
-    assert_eq!(service.metric("icu_ingest_stored_total").await, 200.0);
+    // Metrics are recorded just after the transaction commits.
+    eventually("stored and quarantined counted", 10, async || {
+        service.metric("icu_ingest_quarantined_total").await == 7.0
+            && service.metric("icu_ingest_stored_total").await == 200.0
+    })
+    .await;
     service.stop().await;
 }
 
