@@ -5,15 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::Method;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use chrono::{TimeDelta, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::page_cache::{Lookup, PageCache};
 use crate::paging::{ReadingQuery, encode_cursor};
 use crate::views::{PatientList, PatientView, ReadingPage, ReadingView};
 
@@ -21,6 +24,7 @@ use crate::views::{PatientList, PatientView, ReadingPage, ReadingView};
 pub struct AppState {
     pub pool: PgPool,
     pub stale_after: Duration,
+    pub pages: Arc<PageCache>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -67,18 +71,32 @@ async fn list_readings(
     State(state): State<Shared>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReadingQuery>, QueryRejection>,
-) -> Result<Json<ReadingPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let uuid = patient_uuid(path)?;
     let Query(query) = query.map_err(|e| ApiError::Rejected { status: e.status(), detail: e.body_text() })?;
     let page = query.check()?;
+    // A page carries nothing that depends on the time of the request (unlike
+    // a patient's `stale`), so a cached one is as good as a fresh one.
+    let ticket = match state.pages.lookup(uuid, &page.range) {
+        Lookup::Hit(body) => return Ok(json(body)),
+        Lookup::Miss(ticket) => Some(ticket),
+        Lookup::Bypass => None,
+    };
     let readings = store::ward::readings(&state.pool, uuid, page.range).await.map_err(ApiError::from_store)?;
     let mut readings = readings.ok_or(ApiError::UnknownPatient(uuid))?;
     let more = readings.len() > page.limit as usize;
     readings.truncate(page.limit as usize);
     let next_cursor = if more { readings.last().map(|r| encode_cursor(r.measured_at)) } else { None };
-    Ok(Json(ReadingPage {
-        patient: uuid,
-        readings: readings.into_iter().map(ReadingView::from).collect(),
-        next_cursor,
-    }))
+    let view =
+        ReadingPage { patient: uuid, readings: readings.into_iter().map(ReadingView::from).collect(), next_cursor };
+    let body = Bytes::from(serde_json::to_vec(&view).map_err(ApiError::Encode)?);
+    if let Some(ticket) = ticket {
+        state.pages.insert(uuid, page.range, ticket, body.clone());
+    }
+    Ok(json(body))
+}
+
+/// A JSON body encoded earlier (the page cache holds bodies, not values).
+fn json(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }

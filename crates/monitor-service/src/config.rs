@@ -33,6 +33,15 @@ pub struct Config {
     /// (`*` for any); empty allows none.
     #[arg(long, env = "CORS_ORIGINS", default_value = "", value_parser = parse_origins)]
     pub cors_origins: CorsOrigins,
+    /// MiB of memory for cached pages of readings (0 turns the cache off). A
+    /// page is dropped as soon as the database announces a change to its
+    /// patient's readings, so the cache never serves a stale page.
+    #[arg(long, env = "PAGE_CACHE_MB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=65_536))]
+    pub page_cache_mb: u32,
+    /// Seconds a cached page is served at most: a bound for writers that
+    /// bypass the database's announcements (e.g. triggers disabled).
+    #[arg(long, env = "PAGE_CACHE_MAX_AGE", default_value = "30", value_parser = parse_seconds)]
+    pub page_cache_max_age: Duration,
     /// Debug logging.
     #[arg(long, env = "DEBUG")]
     pub debug: bool,

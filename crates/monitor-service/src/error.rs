@@ -24,6 +24,8 @@ pub enum ApiError {
     Unavailable(#[source] store::Error),
     #[error("internal error: {0}")]
     Store(#[from] store::Error),
+    #[error("internal error: encoding the response: {0}")]
+    Encode(#[source] serde_json::Error),
 }
 
 impl ApiError {
@@ -37,7 +39,7 @@ impl ApiError {
             ApiError::UnknownPatient(_) => StatusCode::NOT_FOUND,
             ApiError::Rejected { status, .. } => *status,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Store(_) | ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -49,7 +51,7 @@ impl ApiError {
             ApiError::InvalidParameter { .. } => "invalid-parameter",
             ApiError::Rejected { status, .. } => kind_of_status(*status),
             ApiError::Unavailable(_) => "unavailable",
-            ApiError::Store(_) => "internal",
+            ApiError::Store(_) | ApiError::Encode(_) => "internal",
         }
     }
 
@@ -73,6 +75,10 @@ impl IntoResponse for ApiError {
             ApiError::Store(_) | ApiError::Unavailable(_) => {
                 tracing::error!(error = %self, "request failed");
                 Problem::new(status, self.kind(), "the ward's database could not answer; try again")
+            }
+            ApiError::Encode(_) => {
+                tracing::error!(error = %self, "request failed");
+                Problem::new(status, self.kind(), "the response could not be encoded")
             }
             ApiError::InvalidUuid { .. } => {
                 Problem::new(status, self.kind(), self.to_string()).with("parameter", "uuid")

@@ -4,11 +4,13 @@
 //! assignment's `/patient/{uuid}/metrics`. The contract is the committed
 //! `api/openapi.yaml`, served at `/openapi.json` with Swagger UI at `/docs`.
 
+pub mod announcements;
 pub mod api;
 pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod page_cache;
 pub mod paging;
 pub mod views;
 
@@ -35,6 +37,7 @@ pub use config::{Config, CorsOrigins};
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
+use crate::page_cache::{CacheMetrics, PageCache};
 
 /// How often readiness pings the database, and how long a ping may take.
 const PING_EVERY: Duration = Duration::from_secs(2);
@@ -46,6 +49,7 @@ pub struct Service {
     app: Router,
     readiness: Readiness,
     listener: TcpListener,
+    pages: Arc<PageCache>,
 }
 
 impl Service {
@@ -64,10 +68,15 @@ impl Service {
         store::migrate(&pool).await.context("migrating the database")?;
         let mut registry = Registry::default();
         let http_metrics = HttpMetrics::register(&mut registry);
+        let pages = Arc::new(PageCache::new(
+            config.page_cache_mb as usize * 1024 * 1024,
+            config.page_cache_max_age,
+            CacheMetrics::register(&mut registry),
+        ));
         let readiness = Readiness::default();
         readiness.set(true);
         let spec = openapi::document(&config.api_prefix)?;
-        let state = Arc::new(AppState { pool: pool.clone(), stale_after: config.stale_after() });
+        let state = Arc::new(AppState { pool: pool.clone(), stale_after: config.stale_after(), pages: pages.clone() });
         let app = router(&config, state, spec, http_metrics, Arc::new(registry), readiness.clone());
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
@@ -77,7 +86,7 @@ impl Service {
             api = %format!("{}/patients", config.api_prefix),
             "monitor-service started"
         );
-        Ok(Service { config, pool, app, readiness, listener })
+        Ok(Service { config, pool, app, readiness, listener, pages })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -86,10 +95,12 @@ impl Service {
 
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
-        let probe = tokio::spawn(probe(self.pool.clone(), self.readiness.clone(), stopped));
+        let probe = tokio::spawn(probe(self.pool.clone(), self.readiness.clone(), stopped.clone()));
+        let announcements = tokio::spawn(announcements::follow(self.pool.clone(), self.pages, stopped));
         axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown).await?;
         let _ = stop.send(true);
         probe.await?;
+        announcements.await?;
         self.pool.close().await;
         tracing::info!("monitor-service stopped");
         Ok(())

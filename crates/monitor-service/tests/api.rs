@@ -169,3 +169,38 @@ async fn cors_allows_only_the_configured_origins() {
     assert!(response.unwrap().headers().get("access-control-allow-origin").is_none(), "no CORS unless configured");
     closed.stop().await;
 }
+
+#[tokio::test]
+async fn a_cached_page_gives_way_to_a_new_reading_as_soon_as_it_is_stored() {
+    let db = TestDatabase::fresh().await;
+    let mut ward = Ward::new(&db);
+    let p = ward.admit("Cached", "06").await;
+    ward.readings(p, &seconds_ending(TimeDelta::minutes(1), 5)).await;
+    // Pages never expire here: only the database's announcement can replace one.
+    let api = Running::start(&db, &["--page-cache-max-age", "86400"]).await;
+    api.wait_for_metric("icu_page_cache_listening", 1.0).await;
+
+    let path = format!("/api/v1/patients/{p}/metrics?limit=3");
+    let first = api.json(&path).await;
+    assert_eq!(api.json(&path).await, first);
+    assert_eq!(api.metric(r#"icu_page_cache_lookups_total{result="hit"}"#).await, Some(1.0), "the second was cached");
+
+    let now = seconds_ending(TimeDelta::zero(), 1);
+    ward.readings(p, &now).await;
+    let newest = |page: &Value| page["readings"][0]["timestamp"].as_str().map(str::to_owned);
+    let expected = serde_json::to_value(now[0]).unwrap().as_str().map(str::to_owned);
+    let mut page = api.json(&path).await;
+    // The announcement follows the commit by a moment; a cache that missed it
+    // would serve the old page for the rest of the day.
+    for _ in 0..500 {
+        if newest(&page) == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        page = api.json(&path).await;
+    }
+    assert_eq!(newest(&page), expected, "the new reading heads the page");
+    assert_eq!(page["readings"][1], first["readings"][0]);
+    assert_eq!(api.json(&format!("/patient/{p}/metrics?limit=3")).await, page, "both paths agree");
+    api.stop().await;
+}

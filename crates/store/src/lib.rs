@@ -1,6 +1,7 @@
 //! PostgreSQL for the ward: migrations, landing of consumed messages
 //! (stored, queued, quarantined) and the read queries of the API.
 
+pub mod changes;
 pub mod database_url;
 pub mod error;
 pub mod ingest;

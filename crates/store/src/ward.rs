@@ -41,7 +41,7 @@ pub struct PatientSummary {
 /// newest first, at most `limit`. The caller folds the range's end and a
 /// paging cursor into `before` (the smaller of the two), so the database sees
 /// one upper bound it can start the index scan at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReadingRange {
     pub from: Option<DateTime<Utc>>,
     pub before: Option<DateTime<Utc>>,

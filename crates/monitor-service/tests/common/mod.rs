@@ -152,3 +152,22 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(body["status"], status);
     body
 }
+
+impl Running {
+    /// The value of one series on `/metrics` (name with labels, as printed).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
+    /// Waits (10 s at most) until a series shows `value`.
+    pub async fn wait_for_metric(&self, series: &str, value: f64) {
+        for _ in 0..500 {
+            if self.metric(series).await == Some(value) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("{series} never reached {value}: {:?}", self.metric(series).await);
+    }
+}

@@ -1,0 +1,47 @@
+-- Tell API replicas whose readings changed, so that they may cache pages of
+-- readings and still never serve one that a commit has made stale.
+--
+-- The database says so itself, from triggers, rather than each writer in
+-- Rust: landing, promotion, the sweep, a benchmark loader and a hand-made fix
+-- are all covered. The triggers are per statement with a transition table,
+-- not per row: a batch of 5,000 readings costs a handful of NOTIFYs (one per
+-- 200 distinct patients, which keeps each payload under PostgreSQL's 8,000
+-- bytes), not 5,000. NOTIFY is transactional, so listeners hear only of
+-- committed changes, after the commit.
+--
+-- Payload: patient UUIDs separated by commas, or `*` for "everything" (TRUNCATE).
+
+CREATE FUNCTION notify_readings_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    patients text;
+BEGIN
+    FOR patients IN
+        SELECT string_agg(patient_id::text, ',')
+        FROM (SELECT patient_id, (row_number() OVER ()) / 200 AS chunk
+              FROM (SELECT DISTINCT patient_id FROM changed) AS distinct_patients) AS numbered
+        GROUP BY chunk
+    LOOP
+        PERFORM pg_notify('icu_readings_changed', patients);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION notify_all_readings_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('icu_readings_changed', '*');
+    RETURN NULL;
+END
+$$;
+
+-- Transition tables allow one event per trigger, hence three.
+CREATE TRIGGER vital_signs_inserted AFTER INSERT ON vital_signs
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION notify_readings_changed();
+CREATE TRIGGER vital_signs_updated AFTER UPDATE ON vital_signs
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION notify_readings_changed();
+CREATE TRIGGER vital_signs_deleted AFTER DELETE ON vital_signs
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION notify_readings_changed();
+CREATE TRIGGER vital_signs_truncated AFTER TRUNCATE ON vital_signs
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_all_readings_changed();

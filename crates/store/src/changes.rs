@@ -1,0 +1,69 @@
+//! Which patients' readings changed: the database announces every committed
+//! change to `vital_signs` on a channel (migration `0002_readings_changed`),
+//! so a reader can cache what it read and drop it the moment it is stale.
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
+
+/// The channel the triggers notify on.
+pub const CHANNEL: &str = "icu_readings_changed";
+
+/// One announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadingsChanged {
+    /// Readings of these patients were inserted, updated or deleted.
+    Patients(Vec<Uuid>),
+    /// Anything may have changed (a TRUNCATE, or a payload this code cannot read).
+    All,
+}
+
+impl ReadingsChanged {
+    /// Reads a payload: UUIDs separated by commas, or `*`. Anything else is
+    /// taken as "everything changed": a reader that errs that way only loses
+    /// its cache, never serves a stale page.
+    pub fn parse(payload: &str) -> ReadingsChanged {
+        if payload == "*" {
+            return ReadingsChanged::All;
+        }
+        let patients: Result<Vec<Uuid>, _> = payload.split(',').map(Uuid::try_parse).collect();
+        match patients {
+            Ok(patients) => ReadingsChanged::Patients(patients),
+            Err(_) => ReadingsChanged::All,
+        }
+    }
+}
+
+/// A connection of its own (not one of the pool's) that listens on [`CHANNEL`].
+pub struct ChangeListener(PgListener);
+
+impl ChangeListener {
+    /// Connects with the pool's options and starts listening. Changes committed
+    /// before this returns are not announced to it.
+    pub async fn connect(pool: &PgPool) -> crate::Result<ChangeListener> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        Ok(ChangeListener(listener))
+    }
+
+    /// The next announcement; `Ok(None)` when the connection was lost, so
+    /// that announcements may have been missed (sqlx reconnects by itself,
+    /// but a cache must hear of the gap: the caller starts over).
+    pub async fn next(&mut self) -> crate::Result<Option<ReadingsChanged>> {
+        Ok(self.0.try_recv().await?.map(|n| ReadingsChanged::parse(n.payload())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_patients_or_everything() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(ReadingsChanged::parse(&format!("{a},{b}")), ReadingsChanged::Patients(vec![a, b]));
+        assert_eq!(ReadingsChanged::parse("*"), ReadingsChanged::All);
+        assert_eq!(ReadingsChanged::parse(""), ReadingsChanged::All);
+        assert_eq!(ReadingsChanged::parse(&format!("{a},not-a-uuid")), ReadingsChanged::All);
+    }
+}
