@@ -14,15 +14,15 @@
 CREATE FUNCTION notify_readings_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    patients text;
+    patients uuid[];
 BEGIN
-    FOR patients IN
-        SELECT string_agg(patient_id::text, ',')
-        FROM (SELECT patient_id, (row_number() OVER ()) / 200 AS chunk
-              FROM (SELECT DISTINCT patient_id FROM changed) AS distinct_patients) AS numbered
-        GROUP BY chunk
-    LOOP
-        PERFORM pg_notify('icu_readings_changed', patients);
+    SELECT array_agg(DISTINCT patient_id) INTO patients FROM changed;
+    -- A statement that changed no row (a redelivered batch) is no news.
+    IF patients IS NULL THEN
+        RETURN NULL;
+    END IF;
+    FOR chunk IN 0 .. (cardinality(patients) - 1) / 200 LOOP
+        PERFORM pg_notify('icu_readings_changed', array_to_string(patients[chunk * 200 + 1 : chunk * 200 + 200], ','));
     END LOOP;
     RETURN NULL;
 END
