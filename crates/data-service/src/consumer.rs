@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::health::Health;
 use chrono::Utc;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
@@ -17,7 +18,6 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use store::ingest::{Inbound, Landed, Topics};
-use telemetry::Readiness;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -87,7 +87,7 @@ pub struct Ingest {
     pub pool: PgPool,
     pub topics: Topics,
     pub metrics: Metrics,
-    pub readiness: Readiness,
+    pub health: Health,
     pub max_messages: usize,
     pub max_wait: Duration,
 }
@@ -134,12 +134,12 @@ impl Ingest {
     /// metrics never lag the table by a collecting round.
     fn start_landing(&self, batch: Vec<Inbound>) -> InFlight {
         let (pool, topics) = (self.pool.clone(), self.topics.clone());
-        let (metrics, readiness) = (self.metrics.clone(), self.readiness.clone());
+        let (metrics, health) = (self.metrics.clone(), self.health.clone());
         tokio::spawn(async move {
             let started = Instant::now();
             let outcome = store::ingest::land(&pool, &topics, &batch).await;
             if let Ok(landed) = &outcome {
-                record(&metrics, &readiness, &batch, landed, started.elapsed());
+                record(&metrics, &health, &batch, landed, started.elapsed());
             }
             (batch, outcome)
         })
@@ -158,7 +158,7 @@ impl Ingest {
             Ok((batch, Ok(landed))) => (batch, Some(landed)),
             Ok((batch, Err(e))) => {
                 self.metrics.store_errors.inc();
-                self.readiness.set(false);
+                self.health.landing(false);
                 tracing::warn!(error = %e, messages = batch.len(), "storing the batch failed; retrying");
                 let landed = self.land(&batch, carry, stop, patience).await;
                 (batch, landed)
@@ -179,7 +179,7 @@ impl Ingest {
     }
 
     fn record(&self, batch: &[Inbound], landed: &Landed, took: Duration) {
-        record(&self.metrics, &self.readiness, batch, landed, took);
+        record(&self.metrics, &self.health, batch, landed, took);
     }
 
     /// Waits for a first message, then gathers more until the batch is full
@@ -262,7 +262,7 @@ impl Ingest {
                 }
                 Err(e) => {
                     self.metrics.store_errors.inc();
-                    self.readiness.set(false);
+                    self.health.landing(false);
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, messages = batch.len(),
                         "storing the batch failed; consumption paused");
                     // Re-paused every round: a rebalance may have assigned new partitions.
@@ -337,10 +337,10 @@ impl Ingest {
     }
 }
 
-fn record(metrics: &Metrics, readiness: &Readiness, batch: &[Inbound], landed: &Landed, took: Duration) {
+fn record(metrics: &Metrics, health: &Health, batch: &[Inbound], landed: &Landed, took: Duration) {
     metrics.store_seconds.observe(took.as_secs_f64());
     metrics.batch_size.observe(batch.len() as f64);
     metrics.record(landed);
-    readiness.set(true);
+    health.landing(true);
     tracing::debug!(messages = batch.len(), ?landed, "batch landed");
 }

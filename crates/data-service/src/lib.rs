@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod health;
 pub mod maintenance;
 pub mod metrics;
 
@@ -25,6 +26,7 @@ use tokio::sync::watch;
 pub use config::Config;
 
 use crate::consumer::{Ingest, IngestConsumer};
+use crate::health::Health;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 
@@ -55,7 +57,6 @@ impl Service {
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
         let readiness = Readiness::default();
-        readiness.set(true);
         tracing::info!(
             brokers = %config.kafka_bootstrap_servers,
             topics = %format!("{},{}", config.kafka_topic, config.kafka_patients_topic),
@@ -80,6 +81,7 @@ impl Service {
             let _ = rx.wait_for(|s| *s).await;
         };
         let app = telemetry::ops_router(self.registry.clone(), self.readiness.clone());
+        let health = Health::new(self.readiness.clone());
         let server = tokio::spawn(
             axum::serve(self.listener, app).with_graceful_shutdown(wait(rest_stopped.clone())).into_future(),
         );
@@ -87,7 +89,7 @@ impl Service {
             consumer: self.consumer.clone(),
             pool: self.pool.clone(),
             metrics: self.metrics.clone(),
-            readiness: self.readiness.clone(),
+            health: health.clone(),
             every: Duration::from_secs(self.config.sweep_interval),
         };
         let maintenance = tokio::spawn(maintenance.run(wait(rest_stopped)));
@@ -101,7 +103,7 @@ impl Service {
             pool: self.pool.clone(),
             topics: self.config.topics(),
             metrics: self.metrics.clone(),
-            readiness: self.readiness.clone(),
+            health,
             max_messages: self.config.batch_max_messages as usize,
             max_wait: self.config.batch_max_wait(),
         };

@@ -8,9 +8,9 @@ use std::time::Duration;
 use rdkafka::Offset;
 use rdkafka::consumer::Consumer;
 use sqlx::PgPool;
-use telemetry::Readiness;
 
 use crate::consumer::IngestConsumer;
+use crate::health::Health;
 use crate::metrics::{Metrics, PartitionLabel};
 
 /// Readings promoted per sweep, at most: a sweep is one transaction.
@@ -20,7 +20,7 @@ pub struct Maintenance {
     pub consumer: Arc<IngestConsumer>,
     pub pool: PgPool,
     pub metrics: Metrics,
-    pub readiness: Readiness,
+    pub health: Health,
     pub every: Duration,
 }
 
@@ -50,10 +50,10 @@ impl Maintenance {
                 if promoted > 0 {
                     tracing::info!(promoted, "sweep stored readings whose patient arrived late");
                 }
-                self.readiness.set(true);
+                self.health.database(true);
             }
             (Err(e), _) | (_, Err(e)) => {
-                self.readiness.set(false);
+                self.health.database(false);
                 tracing::warn!(error = %e, "database unavailable for the sweep");
             }
         }

@@ -9,6 +9,26 @@ pub enum Error {
 }
 
 impl Error {
+    /// PostgreSQL refused a value itself (SQLSTATE class 22, "data
+    /// exception": a NUL in text or JSON, a time out of its range, …):
+    /// retrying the same data can never succeed.
+    pub fn is_refused_data(&self) -> bool {
+        match self {
+            Error::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|code| code.starts_with("22")),
+            _ => false,
+        }
+    }
+
+    /// PostgreSQL's own words, for a quarantine reason.
+    pub fn database_message(&self) -> String {
+        match self {
+            Error::Database(sqlx::Error::Database(e)) => {
+                format!("{} (SQLSTATE {})", e.message(), e.code().unwrap_or_default())
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// A bounded label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {

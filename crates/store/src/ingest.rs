@@ -13,6 +13,8 @@
 //! thousands of readings is a handful of round trips.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -74,11 +76,70 @@ struct Rejected<'a> {
 
 /// Lands a batch in one transaction. Idempotent: landing the same batch again
 /// changes nothing and reports the readings as duplicates.
+///
+/// Should PostgreSQL refuse a value that passed the domain's checks (a data
+/// exception: a NUL in a JSON payload, a time beyond its range, …), the
+/// batch is landed in halves, recursively, until each refused message stands
+/// alone and is quarantined as `refused_by_database`: one bad message never
+/// blocks its partition, and costs O(log n) extra transactions.
 pub async fn land(pool: &PgPool, topics: &Topics, batch: &[Inbound]) -> Result<Landed> {
+    match land_once(pool, topics, batch).await {
+        Err(e) if e.is_refused_data() => {
+            tracing::warn!(error = %e, messages = batch.len(), "PostgreSQL refused part of a batch; isolating it");
+            land_halves(pool, topics, batch).await
+        }
+        landed => landed,
+    }
+}
+
+async fn land_once(pool: &PgPool, topics: &Topics, batch: &[Inbound]) -> Result<Landed> {
     let mut tx = pool.begin().await?;
     let landed = land_in(&mut tx, topics, batch).await?;
     tx.commit().await?;
     Ok(landed)
+}
+
+type Landing<'a> = Pin<Box<dyn Future<Output = Result<Landed>> + Send + 'a>>;
+
+fn land_halves<'a>(pool: &'a PgPool, topics: &'a Topics, batch: &'a [Inbound]) -> Landing<'a> {
+    Box::pin(async move {
+        let (first, second) = batch.split_at(batch.len() / 2);
+        let mut landed = land_isolating(pool, topics, first).await?;
+        landed.absorb(land_isolating(pool, topics, second).await?);
+        Ok(landed)
+    })
+}
+
+fn land_isolating<'a>(pool: &'a PgPool, topics: &'a Topics, batch: &'a [Inbound]) -> Landing<'a> {
+    Box::pin(async move {
+        match (land_once(pool, topics, batch).await, batch) {
+            (Err(e), [message]) if e.is_refused_data() => {
+                let reason = format!("PostgreSQL refused a value of this message: {}", e.database_message());
+                let mut tx = pool.begin().await?;
+                quarantine(&mut tx, &[Rejected { message, kind: REFUSED_BY_DATABASE, reason }]).await?;
+                tx.commit().await?;
+                Ok(Landed { quarantined: BTreeMap::from([(REFUSED_BY_DATABASE, 1)]), ..Landed::default() })
+            }
+            (Err(e), [_, _, ..]) if e.is_refused_data() => land_halves(pool, topics, batch).await,
+            (landed, _) => landed,
+        }
+    })
+}
+
+/// The quarantine kind of a message PostgreSQL itself refused.
+pub const REFUSED_BY_DATABASE: &str = "refused_by_database";
+
+impl Landed {
+    fn absorb(&mut self, other: Landed) {
+        self.admitted += other.admitted;
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        self.queued += other.queued;
+        self.promoted += other.promoted;
+        for (kind, n) in other.quarantined {
+            *self.quarantined.entry(kind).or_default() += n;
+        }
+    }
 }
 
 /// [`land`] inside a transaction the caller commits.
@@ -88,9 +149,13 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
     let mut readings: Vec<(Reading, &Inbound)> = Vec::new();
     let mut rejected: Vec<Rejected<'_>> = Vec::new();
     for message in batch {
-        let reject = |e: DecodeError| Rejected { message, kind: e.kind(), reason: e.to_string() };
+        let reject = |e: DecodeError| Rejected { message, kind: e.kind(), reason: printable(&e.to_string()) };
         if message.topic == topics.vitals {
-            match ReadingMessage::decode(&message.payload) {
+            let reading = ReadingMessage::decode(&message.payload).and_then(|r| {
+                vitals::reading::check_received(r.measured_at, message.received_at)?;
+                Ok(r)
+            });
+            match reading {
                 Ok(reading) => readings.push((reading, message)),
                 Err(e) => rejected.push(reject(e)),
             }
@@ -256,7 +321,7 @@ impl<'a> ReadingColumns<'a> {
         self.offset.push(source.offset);
         if queueable {
             self.payload.push(String::from_utf8_lossy(raw.payload).into_owned());
-            self.key.push(raw.key.map(|k| String::from_utf8_lossy(k).into_owned()));
+            self.key.push(raw.key.map(|k| printable(&String::from_utf8_lossy(k))));
             self.headers.push(headers_json(raw.headers));
             self.received_at.push(raw.received_at);
         }
@@ -293,14 +358,36 @@ impl RawParts<'_> {
     }
 }
 
-/// Headers as a JSON object; values that are not UTF-8 are kept lossily
-/// (the payload, which matters, is kept exactly).
+/// Headers as a JSON object. A value that is not text PostgreSQL can hold
+/// (not UTF-8, or holding a NUL, which `jsonb` refuses) is kept exactly, as
+/// `{"hex": "…"}`; names are text by Kafka's protocol (a NUL in one becomes
+/// U+FFFD).
 fn headers_json(headers: &[(String, Vec<u8>)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = headers
         .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(String::from_utf8_lossy(v).into_owned())))
+        .map(|(k, v)| {
+            let value = match std::str::from_utf8(v) {
+                Ok(text) if !text.contains('\0') => serde_json::Value::from(text),
+                _ => serde_json::json!({ "hex": v.iter().map(|b| format!("{b:02x}")).collect::<String>() }),
+            };
+            (k.replace('\0', "\u{FFFD}"), value)
+        })
         .collect();
     serde_json::Value::Object(map).to_string()
+}
+
+/// The bytes of a header value as [`headers_json`] kept it.
+fn header_bytes(value: &serde_json::Value) -> Vec<u8> {
+    if let Some(text) = value.as_str() {
+        return text.as_bytes().to_vec();
+    }
+    let hex = value.get("hex").and_then(serde_json::Value::as_str).unwrap_or_default();
+    (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+}
+
+/// Text PostgreSQL's `text` type accepts: a NUL is written as `\0`.
+fn printable(text: &str) -> String {
+    text.replace('\0', "\\0")
 }
 
 const READING_INPUT: &str = "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int2[], $4::int2[], \
@@ -440,19 +527,33 @@ async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64)
     for row in &rows {
         payloads.push(row.payload.to_string().into_bytes());
         headers.push(match &row.headers {
-            serde_json::Value::Object(map) => {
-                map.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec())).collect()
-            }
+            serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), header_bytes(v))).collect(),
             _ => Vec::new(),
         });
     }
     let mut c = ReadingColumns::default();
     let mut ids = Vec::with_capacity(rows.len());
+    let mut undecodable: Vec<(Inbound, DecodeError)> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        // Queued payloads were decoded once already; a failure here would
-        // mean the domain's rules changed since, and the row stays queued.
-        let Ok(reading) = ReadingMessage::decode(&payloads[i]) else {
-            continue;
+        // Queued payloads were decoded once already; a failure here means the
+        // domain's rules changed since. Left queued, such a row would come
+        // first in every sweep forever: it goes to quarantine instead.
+        let reading = match ReadingMessage::decode(&payloads[i]) {
+            Ok(reading) => reading,
+            Err(e) => {
+                let message = Inbound {
+                    topic: row.topic.clone(),
+                    partition: row.partition,
+                    offset: row.offset,
+                    key: row.message_key.as_ref().map(|k| k.as_bytes().to_vec()),
+                    headers: headers[i].clone(),
+                    payload: payloads[i].clone(),
+                    received_at: row.received_at,
+                };
+                undecodable.push((message, e));
+                ids.push(row.id);
+                continue;
+            }
         };
         let raw = RawParts {
             payload: &payloads[i],
@@ -463,7 +564,20 @@ async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64)
         c.push(&reading, Source { topic: &row.topic, partition: row.partition, offset: row.offset }, raw, true);
         ids.push(row.id);
     }
-    if ids.is_empty() {
+    if !undecodable.is_empty() {
+        let rejected: Vec<Rejected<'_>> = undecodable
+            .iter()
+            .map(|(message, e)| Rejected {
+                message,
+                kind: e.kind(),
+                reason: printable(&format!("queued, then no longer valid: {e}")),
+            })
+            .collect();
+        tracing::warn!(messages = rejected.len(), "queued readings no longer valid; quarantined");
+        quarantine(&mut *conn, &rejected).await?;
+    }
+    if c.patient.is_empty() {
+        sqlx::query("DELETE FROM ingest_queue WHERE id = ANY($1)").bind(&ids).execute(&mut *conn).await?;
         return Ok(0);
     }
     let sql = format!(
@@ -479,7 +593,7 @@ async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64)
     );
     let _: (i64,) = bind_readings(sqlx::query_as(&sql), &c).fetch_one(&mut *conn).await?;
     sqlx::query("DELETE FROM ingest_queue WHERE id = ANY($1)").bind(&ids).execute(&mut *conn).await?;
-    Ok(ids.len() as u64)
+    Ok(c.patient.len() as u64)
 }
 
 async fn quarantine(conn: &mut PgConnection, rejected: &[Rejected<'_>]) -> Result<()> {

@@ -214,3 +214,97 @@ async fn trace_context_from_the_traceparent_header_is_kept() {
     assert_eq!(trace.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
     assert_eq!(span.as_deref(), Some("00f067aa0ba902b7"));
 }
+
+#[tokio::test]
+async fn a_value_postgres_refuses_is_quarantined_alone_and_the_rest_of_the_batch_lands() {
+    let db = TestDatabase::fresh().await;
+    let mut feed = Feed::default();
+    let (known, unknown) = (Uuid::new_v4(), Uuid::new_v4());
+    // Valid for the domain, but its payload must be parked as jsonb, which
+    // cannot hold a NUL: PostgreSQL itself refuses it.
+    let nul_payload = json!({"uuid": unknown, "timestamp": at(0), "pulse": 70, "resp_rate": 16, "bp": "120/80",
+                             "spo2": 97, "temperature": 36.9, "note": "a\u{0}b"})
+    .to_string();
+    let mut binary_header = feed.message(VITALS, None, "not json");
+    binary_header.headers.push(("x-raw".into(), vec![0, 159, 255]));
+    let batch = vec![
+        feed.reading(known, Some("K"), 0, 70),
+        feed.reading(known, Some("K"), 5, 71),
+        feed.message(VITALS, Some(unknown), nul_payload.clone()),
+        binary_header,
+        feed.reading(known, Some("K\u{0}"), 10, 72),
+        feed.reading(unknown, None, 5, 73),
+        feed.reading(known, Some("K"), 15, 74),
+    ];
+    let landed = land(&db.pool, &Topics::default(), &batch).await.unwrap();
+    assert_eq!((landed.stored, landed.queued), (3, 1), "{landed:?}");
+    assert_eq!(
+        landed.quarantined,
+        [("invalid_field", 1), ("malformed_json", 1), ("refused_by_database", 1)].into_iter().collect()
+    );
+
+    let rows: Vec<(String, String, Vec<u8>, serde_json::Value)> =
+        sqlx::query_as("SELECT error_kind, reason, payload, headers FROM ingest_quarantine ORDER BY error_kind")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let (_, name_reason, _, _) = &rows[0];
+    assert!(name_reason.contains("control character"), "{name_reason}");
+    let (_, _, _, headers) = &rows[1];
+    assert_eq!(headers["x-raw"], json!({"hex": "009fff"}), "a binary header is kept exactly");
+    let (_, refused_reason, payload, _) = &rows[2];
+    assert!(
+        refused_reason.contains("PostgreSQL refused") && refused_reason.contains("SQLSTATE 22"),
+        "{refused_reason}"
+    );
+    assert_eq!(payload, nul_payload.as_bytes(), "kept byte for byte");
+
+    // Landing the batch again is still idempotent, refused message included.
+    let again = land(&db.pool, &Topics::default(), &batch).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 3));
+    assert_eq!(count(&db.pool, "ingest_quarantine").await, 3);
+    assert_eq!(count(&db.pool, "ingest_queue").await, 1);
+}
+
+#[tokio::test]
+async fn a_reading_measured_after_it_was_received_is_impossible() {
+    let db = TestDatabase::fresh().await;
+    let mut feed = Feed::default();
+    let p = Uuid::new_v4();
+    let mut from_the_future = feed.reading(p, Some("F"), 0, 70);
+    from_the_future.received_at = at(-600);
+    let mut skewed = feed.reading(p, Some("F"), 5, 70);
+    skewed.received_at = at(-60);
+    let landed = land(&db.pool, &Topics::default(), &[from_the_future, skewed]).await.unwrap();
+    assert_eq!(landed.stored, 1, "a clock a minute ahead is tolerated");
+    assert_eq!(landed.quarantined.get("impossible"), Some(&1));
+    let reason: String = sqlx::query_scalar("SELECT reason FROM ingest_quarantine").fetch_one(&db.pool).await.unwrap();
+    assert!(reason.contains("after the message was received"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_queued_reading_that_is_no_longer_valid_goes_to_quarantine_not_round_and_round() {
+    let db = TestDatabase::fresh().await;
+    let mut feed = Feed::default();
+    let p = Uuid::new_v4();
+    land(&db.pool, &Topics::default(), &[feed.reading(p, None, 0, 70), feed.reading(p, None, 5, 71)]).await.unwrap();
+    // As if the domain's rules had changed since the reading was parked.
+    sqlx::query("UPDATE ingest_queue SET payload = jsonb_set(payload, '{pulse}', '999') WHERE \"offset\" = 1")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut a = db.pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO patients (uuid, name, admitted_at) VALUES ($1, 'P', now())")
+        .bind(p)
+        .execute(&mut *a)
+        .await
+        .unwrap();
+    a.commit().await.unwrap();
+
+    assert_eq!(sweep(&db.pool, 100).await.unwrap(), 1, "only the valid one is stored");
+    assert_eq!(count(&db.pool, "ingest_queue").await, 0);
+    let (kind, reason): (String, String) =
+        sqlx::query_as("SELECT error_kind, reason FROM ingest_quarantine").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(kind, "out_of_range");
+    assert!(reason.starts_with("queued, then no longer valid") && reason.contains("pulse"), "{reason}");
+}

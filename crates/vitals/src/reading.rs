@@ -64,6 +64,42 @@ pub enum InvalidReading {
     EmptyName,
     #[error("name is {0} characters long, above the limit of {MAX_NAME_CHARS}")]
     NameTooLong(usize),
+    #[error("name holds a control character ({0:?}); names are printable text")]
+    NameHasControlCharacter(char),
+    #[error("timestamp {0} is outside {EARLIEST_READING}–{LATEST_READING}: no monitor's clock says that")]
+    TimestampOutOfRange(DateTime<Utc>),
+    #[error(
+        "timestamp {measured_at} is after the message was received ({received_at}) by more than the \
+         {MAX_CLOCK_SKEW_SECONDS} s a monitor's clock may be ahead"
+    )]
+    MeasuredAfterReceipt { measured_at: DateTime<Utc>, received_at: DateTime<Utc> },
+}
+
+/// Readings are told apart by their time: a time no monitor could report
+/// would be stored as the patient's latest reading for good (a reading dated
+/// 2099 hides a monitor that went silent), or be refused by the database.
+pub const EARLIEST_READING: &str = "1970-01-01T00:00:00Z";
+pub const LATEST_READING: &str = "2199-12-31T23:59:59Z";
+/// How far a monitor's clock may run ahead of the receiver's.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// Checks that a reading's time is one a monitor could report.
+pub fn check_timestamp(measured_at: DateTime<Utc>) -> Result<(), InvalidReading> {
+    let earliest = DateTime::from_timestamp(0, 0).unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let latest = DateTime::parse_from_rfc3339(LATEST_READING).map_or(DateTime::<Utc>::MAX_UTC, |t| t.to_utc());
+    if measured_at < earliest || measured_at > latest {
+        return Err(InvalidReading::TimestampOutOfRange(measured_at));
+    }
+    Ok(())
+}
+
+/// Checks that a reading was not measured after it was received (beyond the
+/// clock skew allowed): the receiver supplies when it received it.
+pub fn check_received(measured_at: DateTime<Utc>, received_at: DateTime<Utc>) -> Result<(), InvalidReading> {
+    if measured_at - received_at > chrono::TimeDelta::seconds(MAX_CLOCK_SKEW_SECONDS) {
+        return Err(InvalidReading::MeasuredAfterReceipt { measured_at, received_at });
+    }
+    Ok(())
 }
 
 impl InvalidReading {
@@ -72,7 +108,10 @@ impl InvalidReading {
         match self {
             InvalidReading::OutOfRange { field, .. } => field,
             InvalidReading::DiastolicNotBelowSystolic { .. } | InvalidReading::BloodPressure(_) => "bp",
-            InvalidReading::EmptyName | InvalidReading::NameTooLong(_) => "name",
+            InvalidReading::EmptyName | InvalidReading::NameTooLong(_) | InvalidReading::NameHasControlCharacter(_) => {
+                "name"
+            }
+            InvalidReading::TimestampOutOfRange(_) | InvalidReading::MeasuredAfterReceipt { .. } => "timestamp",
         }
     }
 }
@@ -104,7 +143,11 @@ pub fn check_name(name: Option<&str>) -> Result<(), InvalidReading> {
     match name {
         Some(n) if n.trim().is_empty() => Err(InvalidReading::EmptyName),
         Some(n) if n.chars().count() > MAX_NAME_CHARS => Err(InvalidReading::NameTooLong(n.chars().count())),
-        _ => Ok(()),
+        Some(n) => match n.chars().find(|c| c.is_control()) {
+            Some(c) => Err(InvalidReading::NameHasControlCharacter(c)),
+            None => Ok(()),
+        },
+        None => Ok(()),
     }
 }
 
@@ -129,6 +172,7 @@ impl Reading {
         acvpu: Option<Acvpu>,
     ) -> Result<Reading, InvalidReading> {
         check_name(name.as_deref())?;
+        check_timestamp(measured_at)?;
         let pulse = in_range("pulse", raw.pulse, limits::PULSE, "/min")?;
         let resp_rate = in_range("resp_rate", raw.resp_rate, limits::RESP_RATE, "/min")?;
         let spo2 = in_range("spo2", raw.spo2, limits::SPO2, "%")?;
@@ -234,5 +278,35 @@ mod tests {
         assert!(with(None).is_ok());
         assert_eq!(with(Some("  ".into())).unwrap_err(), InvalidReading::EmptyName);
         assert_eq!(with(Some("x".repeat(201))).unwrap_err(), InvalidReading::NameTooLong(201));
+        // A NUL would also be refused by PostgreSQL's text type.
+        assert_eq!(with(Some("Ada\0".into())).unwrap_err(), InvalidReading::NameHasControlCharacter('\0'));
+        assert_eq!(with(Some("Ada\nLovelace".into())).unwrap_err().field(), "name");
+        assert!(with(Some("Zoë O'Brien-Łukasz".into())).is_ok());
+    }
+
+    #[test]
+    fn timestamps_must_be_ones_a_monitor_could_report() {
+        let with = |at: DateTime<Utc>| Reading::validate(Uuid::nil(), None, at, raw(), None, None);
+        let epoch = Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap();
+        let last = Utc.with_ymd_and_hms(2199, 12, 31, 23, 59, 59).unwrap();
+        assert!(with(epoch).is_ok());
+        assert!(with(last).is_ok());
+        for bad in [epoch - chrono::TimeDelta::seconds(1), last + chrono::TimeDelta::seconds(1)] {
+            assert_eq!(with(bad).unwrap_err(), InvalidReading::TimestampOutOfRange(bad));
+        }
+        assert_eq!(with(Utc.with_ymd_and_hms(9999, 1, 1, 0, 0, 0).unwrap()).unwrap_err().field(), "timestamp");
+    }
+
+    #[test]
+    fn a_reading_measured_after_its_receipt_is_impossible_beyond_the_skew() {
+        let received = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let skew = chrono::TimeDelta::seconds(MAX_CLOCK_SKEW_SECONDS);
+        assert!(check_received(received - chrono::TimeDelta::hours(3), received).is_ok(), "late is fine");
+        assert!(check_received(received + skew, received).is_ok(), "a clock ahead by the skew is fine");
+        let ahead = received + skew + chrono::TimeDelta::seconds(1);
+        assert_eq!(
+            check_received(ahead, received).unwrap_err(),
+            InvalidReading::MeasuredAfterReceipt { measured_at: ahead, received_at: received }
+        );
     }
 }

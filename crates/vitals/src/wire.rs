@@ -120,7 +120,10 @@ impl DecodeError {
             DecodeError::InvalidField { .. } => "invalid_field",
             DecodeError::UnsupportedVersion(_) => "unsupported_version",
             DecodeError::Invalid(InvalidReading::OutOfRange { .. }) => "out_of_range",
-            DecodeError::Invalid(InvalidReading::DiastolicNotBelowSystolic { .. }) => "impossible",
+            DecodeError::Invalid(InvalidReading::TimestampOutOfRange(_)) => "out_of_range",
+            DecodeError::Invalid(
+                InvalidReading::DiastolicNotBelowSystolic { .. } | InvalidReading::MeasuredAfterReceipt { .. },
+            ) => "impossible",
             DecodeError::Invalid(_) => "invalid_field",
         }
     }
@@ -249,10 +252,13 @@ impl AdmissionMessage {
     pub fn decode(payload: &[u8]) -> Result<Admission, DecodeError> {
         let m = parse::<AdmissionMessage>(payload)?;
         check_name(Some(&m.name))?;
-        if m.bed.as_deref().is_some_and(|b| b.trim().is_empty() || b.chars().count() > 64) {
+        if m.bed
+            .as_deref()
+            .is_some_and(|b| b.trim().is_empty() || b.chars().count() > 64 || b.contains(char::is_control))
+        {
             return Err(DecodeError::InvalidField {
                 field: "bed".into(),
-                detail: "must be 1–64 characters when present".into(),
+                detail: "must be 1–64 printable characters when present".into(),
             });
         }
         Ok(Admission { patient: m.uuid, name: m.name, bed: m.bed, admitted_at: m.admitted_at })
