@@ -179,6 +179,9 @@ impl PageCache {
         state.listening = listening;
         Self::forget_all(&mut state);
         self.metrics.listening.set(i64::from(listening));
+        if listening {
+            self.metrics.listens.inc();
+        }
         self.metrics.bytes.set(0);
     }
 
@@ -207,6 +210,7 @@ pub struct CacheMetrics {
     announcements: Counter,
     bytes: Gauge,
     listening: Gauge,
+    listens: Counter,
 }
 
 impl CacheMetrics {
@@ -227,6 +231,11 @@ impl CacheMetrics {
             "icu_page_cache_listening",
             "1 while the database's announcements are heard (pages are cached only then)",
             m.listening.clone(),
+        );
+        registry.register(
+            "icu_page_cache_listens",
+            "Connections that started listening for announcements (more than one: reconnections)",
+            m.listens.clone(),
         );
         m
     }

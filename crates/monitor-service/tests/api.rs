@@ -204,3 +204,46 @@ async fn a_cached_page_gives_way_to_a_new_reading_as_soon_as_it_is_stored() {
     assert_eq!(api.json(&format!("/patient/{p}/metrics?limit=3")).await, page, "both paths agree");
     api.stop().await;
 }
+
+#[tokio::test]
+async fn losing_the_announcements_connection_empties_the_cache_and_listening_resumes() {
+    let db = TestDatabase::fresh().await;
+    let mut ward = Ward::new(&db);
+    let p = ward.admit("Reconnected", "07").await;
+    ward.readings(p, &seconds_ending(TimeDelta::minutes(1), 5)).await;
+    // A pool of one: the listener must not hold it (requests would time out).
+    let api = Running::start(&db, &["--page-cache-max-age", "86400", "--db-pool-size", "1"]).await;
+    api.wait_for_metric("icu_page_cache_listens_total", 1.0).await;
+    let path = format!("/api/v1/patients/{p}/metrics?limit=3");
+    let first = api.json(&path).await;
+    api.json(&path).await;
+    let hit = r#"icu_page_cache_lookups_total{result="hit"}"#;
+    assert_eq!(api.metric(hit).await, Some(1.0));
+
+    // The listener's own backend dies (a failover, an idle-connection reaper).
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(terminated, [true], "one listening connection, not one of the pool's");
+    api.wait_for_metric("icu_page_cache_listens_total", 2.0).await;
+    api.wait_for_metric("icu_page_cache_listening", 1.0).await;
+
+    // Announcements may have been missed meanwhile: the cache started over.
+    assert_eq!(api.json(&path).await, first);
+    assert_eq!(api.metric(hit).await, Some(1.0), "served from the database, not the old cache");
+    let now = seconds_ending(TimeDelta::zero(), 1);
+    ward.readings(p, &now).await;
+    let expected = serde_json::to_value(now[0]).unwrap();
+    for _ in 0..500 {
+        if api.json(&path).await["readings"][0]["timestamp"] == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(api.json(&path).await["readings"][0]["timestamp"], expected, "announcements heard again");
+    api.stop().await;
+}

@@ -36,11 +36,15 @@ BEGIN
 END
 $$;
 
--- Transition tables allow one event per trigger, hence three.
+-- Transition tables allow one event per trigger, hence one trigger each; an
+-- UPDATE announces the patients of the old rows and of the new ones (it may
+-- move a reading from one patient to another).
 CREATE TRIGGER vital_signs_inserted AFTER INSERT ON vital_signs
     REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION notify_readings_changed();
-CREATE TRIGGER vital_signs_updated AFTER UPDATE ON vital_signs
+CREATE TRIGGER vital_signs_updated_from AFTER UPDATE ON vital_signs
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION notify_readings_changed();
+CREATE TRIGGER vital_signs_updated_to AFTER UPDATE ON vital_signs
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION notify_readings_changed();
 CREATE TRIGGER vital_signs_deleted AFTER DELETE ON vital_signs
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION notify_readings_changed();
 CREATE TRIGGER vital_signs_truncated AFTER TRUNCATE ON vital_signs

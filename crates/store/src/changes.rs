@@ -3,7 +3,9 @@
 //! so a reader can cache what it read and drop it the moment it is stale.
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use uuid::Uuid;
 
 /// The channel the triggers notify on.
@@ -34,14 +36,22 @@ impl ReadingsChanged {
     }
 }
 
-/// A connection of its own (not one of the pool's) that listens on [`CHANNEL`].
+/// A connection of its own (not one of the service's pool) that listens on [`CHANNEL`].
 pub struct ChangeListener(PgListener);
 
 impl ChangeListener {
     /// Connects with the pool's options and starts listening. Changes committed
     /// before this returns are not announced to it.
     pub async fn connect(pool: &PgPool) -> crate::Result<ChangeListener> {
-        let mut listener = PgListener::connect_with(pool).await?;
+        // sqlx's listener keeps a connection of the pool it is given for
+        // good: a pool of its own leaves the service's pool whole (with
+        // DB_POOL_SIZE=1 it would otherwise be empty).
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with((*pool.connect_options()).clone())
+            .await?;
+        let mut listener = PgListener::connect_with(&own).await?;
         listener.listen(CHANNEL).await?;
         Ok(ChangeListener(listener))
     }

@@ -45,9 +45,18 @@ async fn heard(listener: &mut ChangeListener, expected: &BTreeSet<Uuid>) -> BTre
     heard
 }
 
-async fn nothing_more(listener: &mut ChangeListener) {
-    let next = tokio::time::timeout(Duration::from_millis(300), listener.next()).await;
-    assert!(next.is_err(), "expected no announcement, got {next:?}");
+/// Asserts that nothing was announced since the last announcement heard: a
+/// sentinel reading is landed now, and announcements arrive in commit order,
+/// so anything announced earlier would come before the sentinel's.
+async fn nothing_more(db: &TestDatabase, listener: &mut ChangeListener, offset: i64) {
+    let sentinel = Uuid::new_v4();
+    land(&db.pool, &Topics::default(), &[reading(offset, sentinel, Some("Sentinel"), 0)]).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(10), listener.next()).await {
+        Ok(Ok(Some(ReadingsChanged::Patients(patients)))) => {
+            assert_eq!(patients, vec![sentinel], "announced before the sentinel")
+        }
+        other => panic!("expected the sentinel's announcement, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -59,7 +68,7 @@ async fn stored_and_promoted_readings_are_announced_once_committed() {
     // Ada's reading registers her and is stored; Ben's waits for his admission.
     land(&db.pool, &Topics::default(), &[reading(1, ada, Some("Ada"), 5), reading(2, ben, None, 5)]).await.unwrap();
     assert_eq!(heard(&mut listener, &BTreeSet::from([ada])).await, BTreeSet::from([ada]), "Ben's reading is parked");
-    nothing_more(&mut listener).await;
+    nothing_more(&db, &mut listener, 100).await;
 
     let admission = json!({"v": 1, "uuid": ben, "name": "Ben", "admitted_at": Utc::now() - TimeDelta::hours(1)});
     land(&db.pool, &Topics::default(), &[message("icu.patients", 3, admission)]).await.unwrap();
@@ -69,14 +78,26 @@ async fn stored_and_promoted_readings_are_announced_once_committed() {
     let mut tx = db.pool.begin().await.unwrap();
     land_in(&mut tx, &Topics::default(), &[reading(4, ada, Some("Ada"), 1)]).await.unwrap();
     tx.rollback().await.unwrap();
-    nothing_more(&mut listener).await;
+    nothing_more(&db, &mut listener, 101).await;
 
     // A redelivered batch stores nothing, and a batch of nothing but
     // quarantined messages touches no readings: neither is news.
     land(&db.pool, &Topics::default(), &[reading(1, ada, Some("Ada"), 5)]).await.unwrap();
     land(&db.pool, &Topics::default(), &[message("icu.vitals", 5, json!({"uuid": "nope"}))]).await.unwrap();
     assert_eq!(sweep(&db.pool, 100).await.unwrap(), 0);
-    nothing_more(&mut listener).await;
+    nothing_more(&db, &mut listener, 102).await;
+
+    // A fix by hand that moves a reading to another patient concerns both.
+    sqlx::query(
+        "UPDATE vital_signs SET patient_id = $2, measured_at = measured_at + interval '1 hour' \
+         WHERE patient_id = $1",
+    )
+    .bind(ada)
+    .bind(ben)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(heard(&mut listener, &BTreeSet::from([ada, ben])).await, BTreeSet::from([ada, ben]));
 }
 
 #[tokio::test]
