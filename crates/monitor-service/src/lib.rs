@@ -53,9 +53,9 @@ pub struct Service {
 }
 
 impl Service {
-    /// Connects (lazily: the API starts even while the database is away, and
-    /// says so in `/readyz` and 503s), applies the migrations when it can, and
-    /// binds.
+    /// Connects to the database and applies the migrations (so the API can
+    /// start first on an empty database), then binds. A database that goes
+    /// away later shows in `/readyz` and as 503 problems, not as a crash.
     pub async fn start(config: Config) -> anyhow::Result<Service> {
         let pool = PgPoolOptions::new()
             .max_connections(config.db_pool_size)
