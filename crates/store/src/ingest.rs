@@ -126,6 +126,9 @@ fn land_isolating<'a>(pool: &'a PgPool, topics: &'a Topics, batch: &'a [Inbound]
     })
 }
 
+/// The quarantine kind of a reading that lost to a different one at the same instant.
+pub const CONFLICT: &str = "conflict";
+
 /// The quarantine kind of a message PostgreSQL itself refused.
 pub const REFUSED_BY_DATABASE: &str = "refused_by_database";
 
@@ -182,6 +185,21 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
     landed.stored = stored.stored;
     landed.duplicates = stored.duplicates;
     landed.queued = stored.queued;
+    for message in stored.conflicts {
+        let (measured_at, patient) = readings
+            .iter()
+            .find(|(_, m)| std::ptr::eq(*m, message))
+            .map(|(r, _)| (r.measured_at, r.patient))
+            .unwrap_or((message.received_at, Uuid::nil()));
+        rejected.push(Rejected {
+            message,
+            kind: CONFLICT,
+            reason: format!(
+                "patient {patient} already has a different reading at {measured_at} (from another message); \
+                 a monitor measures once per instant"
+            ),
+        });
+    }
 
     // Readings parked earlier whose patient arrived in this batch.
     let arrived: BTreeSet<Uuid> = admissions
@@ -263,10 +281,12 @@ async fn register_from_readings(conn: &mut PgConnection, readings: &[(Reading, &
 }
 
 #[derive(Debug, Default)]
-struct Outcome {
+struct Outcome<'m> {
     stored: u64,
     duplicates: u64,
     queued: u64,
+    /// Messages whose reading lost to a different one at the same instant.
+    conflicts: Vec<&'m Inbound>,
 }
 
 /// Column arrays of readings, for one `UNNEST`.
@@ -435,7 +455,7 @@ const STORED_COLUMNS: &str = "patient_id, measured_at, pulse, resp_rate, bp_syst
 /// showed this statement is nearly all of a batch's time, and the combined
 /// store-or-park statement (which must materialise its input, raw payloads
 /// included, to read it twice) cost about twice as much per row.
-async fn store_or_queue(conn: &mut PgConnection, readings: &[(Reading, &Inbound)]) -> Result<Outcome> {
+async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m Inbound)]) -> Result<Outcome<'m>> {
     let (named, nameless): (Vec<_>, Vec<_>) = readings.iter().partition(|(r, _)| r.name.is_some());
     let mut outcome = Outcome::default();
     if !named.is_empty() {
@@ -453,6 +473,12 @@ async fn store_or_queue(conn: &mut PgConnection, readings: &[(Reading, &Inbound)
         let stored = bind_stored!(sqlx::query(&sql), c).execute(&mut *conn).await?.rows_affected();
         outcome.stored += stored;
         outcome.duplicates += named.len() as u64 - stored;
+        if stored < named.len() as u64 {
+            for i in conflicting(conn, &c).await? {
+                outcome.duplicates -= 1;
+                outcome.conflicts.push(named[i].1);
+            }
+        }
     }
     if nameless.is_empty() {
         return Ok(outcome);
@@ -478,11 +504,53 @@ async fn store_or_queue(conn: &mut PgConnection, readings: &[(Reading, &Inbound)
              ON CONFLICT (topic, partition, \"offset\") DO NOTHING RETURNING 1) \
          SELECT (SELECT count(*) FROM known), (SELECT count(*) FROM stored), (SELECT count(*) FROM queued)"
     );
-    let (known, stored, queued): (i64, i64, i64) = bind_readings(sqlx::query_as(&sql), &c).fetch_one(conn).await?;
+    let (known, stored, queued): (i64, i64, i64) =
+        bind_readings(sqlx::query_as(&sql), &c).fetch_one(&mut *conn).await?;
     outcome.stored += stored as u64;
     outcome.duplicates += (known - stored) as u64;
     outcome.queued += queued as u64;
+    if known > stored {
+        for i in conflicting(conn, &c).await? {
+            outcome.duplicates -= 1;
+            outcome.conflicts.push(nameless[i].1);
+        }
+    }
     Ok(outcome)
+}
+
+/// Which of these readings were not stored because a *different* reading of
+/// the same patient at the same instant was (from another message, with other
+/// values): a conflict to explain, not a duplicate to skip. A redelivered
+/// message finds itself (same source) and an identical re-send finds the same
+/// values; neither is a conflict.
+async fn conflicting(conn: &mut PgConnection, c: &ReadingColumns<'_>) -> Result<Vec<usize>> {
+    let rows: Vec<i64> = sqlx::query_scalar(
+        "SELECT u.n - 1 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int2[], $4::int2[], $5::int2[], \
+             $6::int2[], $7::int2[], $8::float8[], $9::bool[], $10::text[], $11::text[], $12::int4[], $13::int8[]) \
+             WITH ORDINALITY AS u(patient_id, measured_at, pulse, resp_rate, bp_systolic, bp_diastolic, spo2, \
+                 temperature, on_oxygen, acvpu, topic, partition, \"offset\", n) \
+         JOIN vital_signs v ON v.patient_id = u.patient_id AND v.measured_at = u.measured_at \
+         WHERE (v.source_topic, v.source_partition, v.source_offset) <> (u.topic, u.partition, u.\"offset\") \
+           AND (v.pulse, v.resp_rate, v.bp_systolic, v.bp_diastolic, v.spo2, v.temperature, v.on_oxygen, v.acvpu) \
+               IS DISTINCT FROM \
+               (u.pulse, u.resp_rate, u.bp_systolic, u.bp_diastolic, u.spo2, u.temperature, u.on_oxygen, u.acvpu)",
+    )
+    .bind(&c.patient)
+    .bind(&c.measured_at)
+    .bind(&c.pulse)
+    .bind(&c.resp_rate)
+    .bind(&c.systolic)
+    .bind(&c.diastolic)
+    .bind(&c.spo2)
+    .bind(&c.temperature)
+    .bind(&c.on_oxygen)
+    .bind(&c.acvpu)
+    .bind(&c.topic)
+    .bind(&c.partition)
+    .bind(&c.offset)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|n| n as usize).collect())
 }
 
 fn bind_readings<'q, O>(

@@ -308,3 +308,37 @@ async fn a_queued_reading_that_is_no_longer_valid_goes_to_quarantine_not_round_a
     assert_eq!(kind, "out_of_range");
     assert!(reason.starts_with("queued, then no longer valid") && reason.contains("pulse"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_different_reading_at_the_same_instant_is_a_conflict_not_a_duplicate() {
+    let db = TestDatabase::fresh().await;
+    let mut feed = Feed::default();
+    let (p, q) = (Uuid::new_v4(), Uuid::new_v4());
+    land(&db.pool, &Topics::default(), &[feed.admission(q, "Q", "09")]).await.unwrap();
+    let first = [feed.reading(p, Some("P"), 0, 70), feed.reading(q, None, 0, 80)];
+    land(&db.pool, &Topics::default(), &first).await.unwrap();
+
+    // Another message at the same instants: the same values (a re-send) for
+    // P at 0 s and Q; other values for P, in both the named and nameless form.
+    let batch = [
+        feed.reading(p, Some("P"), 0, 70),
+        feed.reading(p, Some("P"), 0, 99),
+        feed.reading(q, None, 0, 80),
+        feed.reading(q, None, 0, 81),
+    ];
+    let landed = land(&db.pool, &Topics::default(), &batch).await.unwrap();
+    assert_eq!((landed.stored, landed.duplicates), (0, 2), "{landed:?}");
+    assert_eq!(landed.quarantined.get("conflict"), Some(&2));
+    let pulses: Vec<i16> =
+        sqlx::query_scalar("SELECT pulse FROM vital_signs ORDER BY pulse").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(pulses, [70, 80], "the first reading stands");
+    let reasons: Vec<String> = sqlx::query_scalar("SELECT reason FROM ingest_quarantine WHERE error_kind = 'conflict'")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert!(reasons.iter().all(|r| r.contains("different reading")), "{reasons:?}");
+
+    // A redelivery of the first batch is still a plain duplicate.
+    let again = land(&db.pool, &Topics::default(), &first).await.unwrap();
+    assert_eq!((again.duplicates, again.quarantined.len()), (2, 0));
+}
