@@ -34,12 +34,14 @@ impl ClientContext for IngestContext {
         telemetry::kafka::forward_log(level, fac, log_message);
     }
 
+    #[tracing::instrument(skip_all)]
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(error = %error, "kafka client: {reason}");
     }
 }
 
 impl ConsumerContext for IngestContext {
+    #[tracing::instrument(skip_all)]
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => tracing::info!(partitions = %describe(tpl), "partitions assigned"),
@@ -101,6 +103,7 @@ impl Ingest {
     /// in landing order, so a committed offset is always one past a reading
     /// already stored. Messages consumed meanwhile are later, per partition,
     /// than everything in the batch in flight.
+    #[tracing::instrument(skip_all)]
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut carry: Vec<Inbound> = Vec::new();
         let mut in_flight: Option<InFlight> = None;
@@ -147,6 +150,7 @@ impl Ingest {
 
     /// Waits for the batch in flight, retries it here if its attempt failed,
     /// and commits its offsets. `false` when it could not be stored (stop).
+    #[tracing::instrument(skip_all)]
     async fn finish(
         &self,
         in_flight: InFlight,
@@ -185,6 +189,7 @@ impl Ingest {
     /// Waits for a first message, then gathers more until the batch is full
     /// or the first one has waited `max_wait` (or, when `soon`, until
     /// `max_wait` from now, even with nothing gathered).
+    #[tracing::instrument(skip_all)]
     async fn collect(
         &self,
         carry: &mut Vec<Inbound>,
@@ -240,6 +245,7 @@ impl Ingest {
     /// so the group does not evict this replica; anything it still delivers
     /// is carried into the next batch. `None` when it gave up (stop, or the
     /// shutdown's patience ran out).
+    #[tracing::instrument(skip_all)]
     async fn land(
         &self,
         batch: &[Inbound],
@@ -286,6 +292,7 @@ impl Ingest {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     fn set_paused(&self, pause: bool) {
         let Ok(assignment) = self.consumer.assignment() else { return };
         let result = if pause { self.consumer.pause(&assignment) } else { self.consumer.resume(&assignment) };
@@ -303,6 +310,7 @@ impl Ingest {
     /// but wasted). Committing is never what makes a reading safe; the
     /// database commit before it is, so any offset committed here is at most
     /// one past a reading already stored.
+    #[tracing::instrument(skip_all)]
     async fn commit(&self, batch: &[Inbound]) {
         let mut next: HashMap<(&str, i32), i64> = HashMap::new();
         for m in batch {
@@ -337,6 +345,7 @@ impl Ingest {
     }
 }
 
+#[tracing::instrument(skip_all)]
 fn record(metrics: &Metrics, health: &Health, batch: &[Inbound], landed: &Landed, took: Duration) {
     metrics.store_seconds.observe(took.as_secs_f64());
     metrics.batch_size.observe(batch.len() as f64);

@@ -43,6 +43,7 @@ pub struct Service {
 impl Service {
     /// Connects to PostgreSQL (running the migrations, safe with many
     /// replicas starting at once), joins the consumer group, binds the probes.
+    #[tracing::instrument(skip_all)]
     pub async fn start(config: Config) -> anyhow::Result<Service> {
         let pool = PgPoolOptions::new()
             .max_connections(config.db_pool_size)
@@ -74,6 +75,7 @@ impl Service {
 
     /// Lands batches until `shutdown` resolves; then lands and commits the
     /// batch in hand and leaves the group.
+    #[tracing::instrument(skip_all)]
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let (stop_rest, rest_stopped) = watch::channel(false);

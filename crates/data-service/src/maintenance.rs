@@ -39,6 +39,7 @@ impl Maintenance {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     async fn database(&self) {
         let swept = store::ingest::sweep(&self.pool, SWEEP_LIMIT).await;
         let stats = store::ingest::queue_stats(&self.pool).await;

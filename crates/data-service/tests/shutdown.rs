@@ -15,6 +15,26 @@ use common::*;
 use testkit::TestDatabase;
 use uuid::Uuid;
 
+/// Every line is JSON in the original assignment's format, and each line of
+/// our own code names the function it came from.
+fn assert_log_lines_have_the_original_fields(log: &str) {
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(lines.iter().any(|l| l["message"] == "data-service stopped"), "{log}");
+    for line in &lines {
+        for field in ["timestamp", "level", "message", "module", "line"] {
+            assert!(!line[field].is_null(), "{field} missing: {line}");
+        }
+        let ours =
+            ["data_service", "store", "telemetry"].iter().any(|c| line["module"].as_str().unwrap().starts_with(c));
+        if ours {
+            assert!(line["function"].is_string(), "no function: {line}");
+        }
+    }
+    let stopped = lines.iter().find(|l| l["message"] == "data-service stopped").unwrap();
+    assert_eq!(stopped["function"], "run_until");
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
@@ -32,9 +52,11 @@ async fn sigterm_stores_the_batch_in_hand_and_commits_its_offsets() {
         .args(["--kafka-session-timeout-ms", "3000"])
         // A batch that is neither full nor old when the signal comes.
         .args(["--batch-max-messages", "5000", "--batch-max-wait-ms", "60000"])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("spawn the data-service binary");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let log = std::thread::spawn(move || std::io::read_to_string(stdout).expect("read the log"));
 
     let p = Uuid::new_v4();
     let first: Vec<_> = (0..100).map(|k| (VITALS, Some(p), reading(p, Some("Term"), k * 1000))).collect();
@@ -51,6 +73,7 @@ async fn sigterm_stores_the_batch_in_hand_and_commits_its_offsets() {
     let exited = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().expect("reap");
     assert!(exited.success(), "exit status after SIGTERM: {exited}");
     assert_eq!(count(&db.pool, "vital_signs").await, 100, "the batch in hand was stored before exiting");
+    assert_log_lines_have_the_original_fields(&log.join().expect("log reader"));
 
     // A new replica in the same group starts after the committed offsets: it
     // consumes the new readings only, none of the 100 again.

@@ -49,6 +49,7 @@ pub struct Ward {
 
 /// Runs the ward until `shutdown` resolves. `on_ready` sees the addresses once
 /// everything listens (the tests use it to find the ports).
+#[tracing::instrument(skip_all)]
 pub async fn run_with(
     args: DemoArgs,
     shutdown: impl Future<Output = ()>,
@@ -130,6 +131,7 @@ pub async fn run_with(
     Ok(())
 }
 
+#[tracing::instrument(skip_all)]
 fn report(service: &str, outcome: Result<anyhow::Result<()>, tokio::task::JoinError>) {
     match outcome {
         Ok(Ok(())) => tracing::info!(service, "stopped"),

@@ -33,6 +33,7 @@ pub struct BrokerArgs {
     pub patients_partitions: i32,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => {

@@ -15,6 +15,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Runs until `stop` turns true. The cache caches only while a listener is
 /// connected, and starts over at each connection.
+#[tracing::instrument(skip_all)]
 pub async fn follow(pool: PgPool, cache: Arc<PageCache>, mut stop: watch::Receiver<bool>) {
     let mut retry = RETRY_FIRST;
     loop {

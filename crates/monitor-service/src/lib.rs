@@ -56,6 +56,7 @@ impl Service {
     /// Connects to the database and applies the migrations (so the API can
     /// start first on an empty database), then binds. A database that goes
     /// away later shows in `/readyz` and as 503 problems, not as a crash.
+    #[tracing::instrument(skip_all)]
     pub async fn start(config: Config) -> anyhow::Result<Service> {
         let pool = PgPoolOptions::new()
             .max_connections(config.db_pool_size)
@@ -93,6 +94,7 @@ impl Service {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::new(self.config.host, self.config.port))
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let probe = tokio::spawn(probe(self.pool.clone(), self.readiness.clone(), stopped.clone()));
@@ -151,6 +153,7 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
 }
 
 /// Ready while the database answers a ping within a second.
+#[tracing::instrument(skip_all)]
 async fn probe(pool: PgPool, readiness: Readiness, mut stop: watch::Receiver<bool>) {
     let mut every = tokio::time::interval(PING_EVERY);
     loop {

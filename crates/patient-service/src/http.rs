@@ -67,6 +67,7 @@ async fn one(State(ward): State<Arc<Ward>>, Path(uuid): Path<String>) -> Result<
     Ok(Json(view(&ward, index)))
 }
 
+#[tracing::instrument(skip_all)]
 async fn set_condition(
     State(ward): State<Arc<Ward>>,
     Path(uuid): Path<String>,

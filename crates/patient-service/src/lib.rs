@@ -50,6 +50,7 @@ pub struct Service {
 impl Service {
     /// Builds the ward and the producer and binds the control API. The broker
     /// need not be up: readings queue until it is.
+    #[tracing::instrument(skip_all)]
     pub async fn start(config: Config) -> anyhow::Result<Service> {
         let admitted_at = Utc::now().duration_trunc(TimeDelta::milliseconds(1))?;
         let ward = Arc::new(Ward::new(&config.mode(), config.seed, admitted_at));
@@ -89,6 +90,7 @@ impl Service {
 
     /// Admits the patients, then publishes readings until `shutdown`
     /// resolves; then flushes what is queued and stops the API.
+    #[tracing::instrument(skip_all)]
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let wait = |mut rx: watch::Receiver<bool>| async move {
@@ -150,6 +152,7 @@ impl Service {
 /// Publishes one admission per patient and waits (briefly) until the broker
 /// has them, so a consumer normally sees a patient before their readings.
 /// Admissions are never dropped: a full queue is waited out.
+#[tracing::instrument(skip_all)]
 async fn admit(ward: &Ward, publisher: &Arc<Publisher>, topic: &str) -> anyhow::Result<()> {
     for patient in ward.patients() {
         let admission = Admission {
@@ -182,6 +185,7 @@ async fn admit(ward: &Ward, publisher: &Arc<Publisher>, topic: &str) -> anyhow::
 }
 
 /// Readiness follows the broker: ready while a broker answers metadata requests.
+#[tracing::instrument(skip_all)]
 async fn probe(publisher: Arc<Publisher>, readiness: Readiness, topic: String, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     let mut every = tokio::time::interval(PROBE_EVERY);

@@ -34,6 +34,7 @@ impl ClientContext for DeliveryContext {
         telemetry::kafka::forward_log(level, fac, log_message);
     }
 
+    #[tracing::instrument(skip_all)]
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(error = %error, "kafka client: {reason}");
     }
@@ -120,12 +121,17 @@ impl Publisher {
                 self.metrics.dropped.get_or_create(&label).inc();
                 self.unreported.queue_full.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e @ PublishError::Kafka(_)) => {
-                let label = DropLabel { topic: topic.to_owned(), reason: "rejected" };
-                self.metrics.dropped.get_or_create(&label).inc();
-                tracing::error!(error = %e, %patient, topic, "reading rejected by the producer");
-            }
+            Err(e @ PublishError::Kafka(_)) => self.rejected(&e, topic, patient),
         }
+    }
+
+    /// Off the per-reading path, so that only a rejection pays for its span.
+    #[cold]
+    #[tracing::instrument(skip_all)]
+    fn rejected(&self, error: &PublishError, topic: &str, patient: Uuid) {
+        let label = DropLabel { topic: topic.to_owned(), reason: "rejected" };
+        self.metrics.dropped.get_or_create(&label).inc();
+        tracing::error!(%error, %patient, topic, "reading rejected by the producer");
     }
 
     /// Whether a broker answers a metadata request for `topic` (blocking).
@@ -134,6 +140,7 @@ impl Publisher {
     }
 
     /// Updates the queue gauge and logs drops since the last call.
+    #[tracing::instrument(skip_all)]
     pub fn report(&self) {
         self.metrics.queued.set(i64::from(self.producer.in_flight_count()));
         let queue_full = self.unreported.queue_full.swap(0, Ordering::Relaxed);

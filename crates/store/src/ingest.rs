@@ -82,6 +82,7 @@ struct Rejected<'a> {
 /// batch is landed in halves, recursively, until each refused message stands
 /// alone and is quarantined as `refused_by_database`: one bad message never
 /// blocks its partition, and costs O(log n) extra transactions.
+#[tracing::instrument(skip_all)]
 pub async fn land(pool: &PgPool, topics: &Topics, batch: &[Inbound]) -> Result<Landed> {
     match land_once(pool, topics, batch).await {
         Err(e) if e.is_refused_data() => {
@@ -575,6 +576,7 @@ struct QueuedRow {
 /// Moves queued readings whose patient is now known into `vital_signs`
 /// (`patients` limits it to those patients). Rows another transaction holds
 /// are skipped, not waited for, so many replicas can promote at once.
+#[tracing::instrument(skip_all)]
 async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64) -> Result<u64> {
     let rows: Vec<QueuedRow> = sqlx::query_as(
         "SELECT q.id, q.payload, q.message_key, q.headers, q.topic, q.partition, q.\"offset\", q.received_at \

@@ -4,6 +4,7 @@
 
 use rdkafka::config::RDKafkaLogLevel;
 
+#[tracing::instrument(skip_all)]
 pub fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
     match level {
         RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {

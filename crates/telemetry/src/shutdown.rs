@@ -1,6 +1,7 @@
 //! SIGTERM (Kubernetes) or Ctrl-C (a terminal) both mean "finish and exit".
 
 /// Resolves on SIGTERM or Ctrl-C.
+#[tracing::instrument(skip_all)]
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
