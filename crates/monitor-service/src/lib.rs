@@ -98,11 +98,17 @@ impl Service {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let probe = tokio::spawn(probe(self.pool.clone(), self.readiness.clone(), stopped.clone()));
-        let announcements = tokio::spawn(announcements::follow(self.pool.clone(), self.pages, stopped));
+        // A cache that is off needs no listening connection.
+        let announcements = self
+            .pages
+            .is_enabled()
+            .then(|| tokio::spawn(announcements::follow(self.pool.clone(), self.pages, stopped)));
         axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown).await?;
         let _ = stop.send(true);
         probe.await?;
-        announcements.await?;
+        if let Some(announcements) = announcements {
+            announcements.await?;
+        }
         self.pool.close().await;
         tracing::info!("monitor-service stopped");
         Ok(())

@@ -12,7 +12,7 @@
 //! (re)connection starts from an empty cache. Pages also expire after
 //! `max_age`, a bound for writers that bypass the triggers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,9 @@ struct State {
     /// Counts announcements; a patient remembers the count at its last change.
     changes: u64,
     patients: HashMap<Uuid, Patient>,
+    /// Patients in the order their first page was kept: who goes first when
+    /// the budget is full (entries whose pages are gone already are skipped).
+    eviction: VecDeque<Uuid>,
     bytes: usize,
 }
 
@@ -128,22 +131,27 @@ impl PageCache {
         if state.patients.get(&patient).is_some_and(|p| p.changed_at > ticket.changes) {
             return;
         }
+        // Oldest patients first: a miss costs one query, so a simple order
+        // that is O(1) per page beats a precise LRU under this lock.
         while state.bytes + body.len() > self.budget_bytes {
-            // Which pages go matters little (a miss costs one query); any
-            // patient's pages free the room.
-            let Some(victim) = state.patients.values_mut().find(|p| !p.pages.is_empty()) else { break };
-            let freed: usize = victim.pages.drain().map(|(_, page)| page.body.len()).sum();
+            let Some(victim) = state.eviction.pop_front() else { break };
+            let freed: usize =
+                state.patients.get_mut(&victim).map_or(0, |p| p.pages.drain().map(|(_, page)| page.body.len()).sum());
             state.bytes -= freed;
         }
         state.bytes += body.len();
-        let replaced = state
-            .patients
-            .entry(patient)
-            .or_default()
-            .pages
-            .insert(range, Page { body, stored: Instant::now() })
-            .map_or(0, |old| old.body.len());
+        let pages = &mut state.patients.entry(patient).or_default().pages;
+        let first = pages.is_empty();
+        let replaced = pages.insert(range, Page { body, stored: Instant::now() }).map_or(0, |old| old.body.len());
         state.bytes -= replaced;
+        if first {
+            state.eviction.push_back(patient);
+            // Announcements empty patients without touching the queue, so a
+            // patient may stand in it more than once; keep it proportionate.
+            if state.eviction.len() > 2 * state.patients.len() + 64 {
+                Self::compact(&mut state);
+            }
+        }
         self.metrics.bytes.set(state.bytes as i64);
     }
 
@@ -188,7 +196,28 @@ impl PageCache {
     fn forget_all(state: &mut State) {
         state.epoch += 1;
         state.patients.clear();
+        state.eviction.clear();
         state.bytes = 0;
+    }
+
+    /// Keeps the last place of each patient that still has pages.
+    fn compact(state: &mut State) {
+        let mut seen = std::collections::HashSet::new();
+        let patients = &state.patients;
+        let mut kept: VecDeque<Uuid> = state
+            .eviction
+            .iter()
+            .rev()
+            .filter(|p| patients.get(p).is_some_and(|e| !e.pages.is_empty()) && seen.insert(**p))
+            .copied()
+            .collect();
+        kept.make_contiguous().reverse();
+        state.eviction = kept;
+    }
+
+    /// Whether the cache may hold anything (a zero budget turns it off).
+    pub fn is_enabled(&self) -> bool {
+        self.budget_bytes > 0
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -331,13 +360,27 @@ mod tests {
             cache.insert(*p, range(101), t, Bytes::from(vec![b'x'; 40]));
             assert!(cache.lock().bytes <= 100);
         }
-        let cached = patients.iter().filter(|p| is_hit(&cache, **p, &range(101))).count();
-        assert!((1..=2).contains(&cached), "{cached} pages of 40 bytes in 100");
-        assert!(is_hit(&cache, patients[4], &range(101)), "the newest page is kept");
+        let cached: Vec<bool> = patients.iter().map(|p| is_hit(&cache, *p, &range(101))).collect();
+        assert_eq!(cached, [false, false, false, true, true], "two pages of 40 bytes fit in 100, the oldest go");
 
         let t = ticket(&cache, patients[0], &range(7));
         cache.insert(patients[0], range(7), t, Bytes::from(vec![b'x'; 101]));
         assert!(!is_hit(&cache, patients[0], &range(7)), "a page larger than the budget is not kept");
+    }
+
+    #[test]
+    fn the_eviction_order_stays_proportionate_while_announcements_churn() {
+        let cache = listening_cache(1 << 20);
+        let patients: Vec<Uuid> = (0..10).map(|_| Uuid::new_v4()).collect();
+        for _ in 0..1000 {
+            for p in &patients {
+                let t = ticket(&cache, *p, &range(101));
+                cache.insert(*p, range(101), t, Bytes::from_static(b"page"));
+            }
+            cache.changed(&ReadingsChanged::Patients(patients.clone()));
+        }
+        let state = cache.lock();
+        assert!(state.eviction.len() <= 2 * state.patients.len() + 64 + 1, "{} entries", state.eviction.len());
     }
 
     #[test]
