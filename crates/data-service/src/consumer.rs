@@ -14,7 +14,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use store::ingest::{Inbound, Landed, Topics};
@@ -225,10 +225,7 @@ impl Ingest {
 
     fn inbound(&self, m: &BorrowedMessage<'_>) -> Inbound {
         self.metrics.consumed.get_or_create(&TopicLabel { topic: m.topic().to_owned() }).inc();
-        let headers = m
-            .headers()
-            .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec).unwrap_or_default())).collect())
-            .unwrap_or_default();
+        let headers = headers_of(m);
         Inbound {
             topic: m.topic().to_owned(),
             partition: m.partition(),
@@ -352,4 +349,41 @@ fn record(metrics: &Metrics, health: &Health, batch: &[Inbound], landed: &Landed
     metrics.record(landed);
     health.landing(true);
     tracing::debug!(messages = batch.len(), ?landed, "batch landed");
+}
+
+/// A message's headers, read through librdkafka directly: rdkafka's own
+/// header accessor unwraps the name as UTF-8 and panics on any other bytes,
+/// so one message with such a header would crash the service, again at every
+/// redelivery. A name that is not UTF-8 is kept lossily; values exactly.
+fn headers_of(m: &BorrowedMessage<'_>) -> Vec<(String, Vec<u8>)> {
+    use rdkafka::bindings as rd;
+    let mut headers: *mut rd::rd_kafka_headers_t = std::ptr::null_mut();
+    // SAFETY: `m.ptr()` is a live message for the whole borrow, and the
+    // headers librdkafka hands out belong to that message.
+    let err = unsafe { rd::rd_kafka_message_headers(m.ptr(), &mut headers) };
+    if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || headers.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: `headers` is the message's header list, checked non-null above.
+    let count = unsafe { rd::rd_kafka_header_cnt(headers) };
+    (0..count)
+        .filter_map(|index| {
+            let (mut name, mut value, mut size) = (std::ptr::null(), std::ptr::null(), 0_usize);
+            // SAFETY: `index` is below the count; librdkafka fills the three
+            // out-pointers with data owned by the message.
+            let err = unsafe { rd::rd_kafka_header_get_all(headers, index, &mut name, &mut value, &mut size) };
+            if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+                return None;
+            }
+            // SAFETY: librdkafka's header names are NUL-terminated C strings.
+            let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy().into_owned();
+            let value = if value.is_null() {
+                Vec::new()
+            } else {
+                // SAFETY: `value` points at `size` bytes owned by the message.
+                unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) }.to_vec()
+            };
+            Some((name, value))
+        })
+        .collect()
 }

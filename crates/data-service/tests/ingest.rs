@@ -157,3 +157,70 @@ async fn two_replicas_share_the_partitions_with_no_loss_and_no_duplicate() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Produces one message whose header name is not UTF-8, which no safe Rust
+/// Kafka API can write (other clients can): through librdkafka's C API.
+fn produce_with_raw_header_name(bootstrap: &str, topic: &str, payload: &[u8], name: &[u8], value: &[u8]) {
+    use rdkafka::bindings as rd;
+    use rdkafka::producer::{BaseProducer, Producer as _};
+    let producer: BaseProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("a producer");
+    let topic = std::ffi::CString::new(topic).unwrap();
+    let name = std::ffi::CString::new(name).unwrap();
+    let vu = |vtype, u| rd::rd_kafka_vu_t { vtype, u };
+    let args = [
+        vu(rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_TOPIC, rd::rd_kafka_vu_s__bindgen_ty_1 { cstr: topic.as_ptr() }),
+        vu(
+            rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_VALUE,
+            rd::rd_kafka_vu_s__bindgen_ty_1 {
+                mem: rd::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_1 {
+                    ptr: payload.as_ptr() as *mut _,
+                    size: payload.len(),
+                },
+            },
+        ),
+        vu(
+            rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_HEADER,
+            rd::rd_kafka_vu_s__bindgen_ty_1 {
+                header: rd::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_2 {
+                    name: name.as_ptr(),
+                    val: value.as_ptr().cast(),
+                    size: value.len() as isize,
+                },
+            },
+        ),
+        vu(
+            rd::rd_kafka_vtype_t::RD_KAFKA_VTYPE_MSGFLAGS,
+            rd::rd_kafka_vu_s__bindgen_ty_1 { i: rd::RD_KAFKA_MSG_F_COPY },
+        ),
+    ];
+    // SAFETY: every pointer outlives the call (RD_KAFKA_MSG_F_COPY copies the
+    // payload; librdkafka copies topic and header names).
+    let error = unsafe { rd::rd_kafka_produceva(producer.client().native_ptr(), args.as_ptr(), args.len()) };
+    assert!(error.is_null(), "produceva failed");
+    producer.flush(std::time::Duration::from_secs(10)).expect("delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_name_that_is_not_utf8_is_kept_lossily_and_crashes_nothing() {
+    let broker = broker();
+    let db = TestDatabase::fresh().await;
+    let service = Running::start(config(&broker.bootstrap, &db.url, &[])).await;
+    let p = Uuid::new_v4();
+    let bootstrap = broker.bootstrap.clone();
+    tokio::task::spawn_blocking(move || {
+        produce_with_raw_header_name(&bootstrap, VITALS, b"not json", b"x-\xff\xfe", b"\x00\x01")
+    })
+    .await
+    .unwrap();
+    send_all(&broker.producer(), &[(VITALS, Some(p), reading(p, Some("After"), 0))]).await;
+
+    eventually("the message quarantined and the next reading stored", 30, async || {
+        count(&db.pool, "ingest_quarantine").await == 1 && count(&db.pool, "vital_signs").await == 1
+    })
+    .await;
+    let headers: serde_json::Value =
+        sqlx::query_scalar("SELECT headers FROM ingest_quarantine").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(headers, serde_json::json!({"x-\u{FFFD}\u{FFFD}": {"hex": "0001"}}));
+    service.stop().await;
+}

@@ -381,8 +381,8 @@ impl RawParts<'_> {
 
 /// Headers as a JSON object. A value that is not text PostgreSQL can hold
 /// (not UTF-8, or holding a NUL, which `jsonb` refuses) is kept exactly, as
-/// `{"hex": "…"}`; names are text by Kafka's protocol (a NUL in one becomes
-/// U+FFFD).
+/// `{"hex": "…"}`. Names arrive as text (the consumer reads them lossily);
+/// a NUL in one, which `jsonb` would refuse, becomes U+FFFD.
 fn headers_json(headers: &[(String, Vec<u8>)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = headers
         .iter()
