@@ -44,8 +44,9 @@ impl Maintenance {
         let swept = store::ingest::sweep(&self.pool, SWEEP_LIMIT).await;
         let stats = store::ingest::queue_stats(&self.pool).await;
         match (swept, stats) {
-            (Ok(promoted), Ok(stats)) => {
-                self.metrics.promoted.inc_by(promoted);
+            (Ok(swept), Ok(stats)) => {
+                let promoted = swept.promoted;
+                self.metrics.record(&swept);
                 self.metrics.queue_depth.set(stats.depth);
                 self.metrics.queue_oldest_age_seconds.set(stats.oldest_age_seconds);
                 if promoted > 0 {

@@ -186,20 +186,8 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
     landed.stored = stored.stored;
     landed.duplicates = stored.duplicates;
     landed.queued = stored.queued;
-    for message in stored.conflicts {
-        let (measured_at, patient) = readings
-            .iter()
-            .find(|(_, m)| std::ptr::eq(*m, message))
-            .map(|(r, _)| (r.measured_at, r.patient))
-            .unwrap_or((message.received_at, Uuid::nil()));
-        rejected.push(Rejected {
-            message,
-            kind: CONFLICT,
-            reason: format!(
-                "patient {patient} already has a different reading at {measured_at} (from another message); \
-                 a monitor measures once per instant"
-            ),
-        });
+    for (message, reason) in stored.conflicts {
+        rejected.push(Rejected { message, kind: CONFLICT, reason });
     }
 
     // Readings parked earlier whose patient arrived in this batch.
@@ -210,7 +198,7 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
         .collect();
     if !arrived.is_empty() {
         let arrived: Vec<Uuid> = arrived.into_iter().collect();
-        landed.promoted = promote(tx, Some(&arrived), i64::MAX).await?;
+        landed.absorb(promote(tx, Some(&arrived), i64::MAX).await?);
     }
 
     for r in &rejected {
@@ -286,8 +274,8 @@ struct Outcome<'m> {
     stored: u64,
     duplicates: u64,
     queued: u64,
-    /// Messages whose reading lost to a different one at the same instant.
-    conflicts: Vec<&'m Inbound>,
+    /// Messages whose reading lost to a different one at the same instant, and why.
+    conflicts: Vec<(&'m Inbound, String)>,
 }
 
 /// Column arrays of readings, for one `UNNEST`.
@@ -476,8 +464,8 @@ async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m I
         outcome.duplicates += named.len() as u64 - stored;
         if stored < named.len() as u64 {
             for i in conflicting(conn, &c).await? {
-                outcome.duplicates -= 1;
-                outcome.conflicts.push(named[i].1);
+                outcome.duplicates = outcome.duplicates.saturating_sub(1);
+                outcome.conflicts.push((named[i].1, conflict_reason(&c, i)));
             }
         }
     }
@@ -512,8 +500,8 @@ async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m I
     outcome.queued += queued as u64;
     if known > stored {
         for i in conflicting(conn, &c).await? {
-            outcome.duplicates -= 1;
-            outcome.conflicts.push(nameless[i].1);
+            outcome.duplicates = outcome.duplicates.saturating_sub(1);
+            outcome.conflicts.push((nameless[i].1, conflict_reason(&c, i)));
         }
     }
     Ok(outcome)
@@ -523,7 +511,8 @@ async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m I
 /// the same patient at the same instant was (from another message, with other
 /// values): a conflict to explain, not a duplicate to skip. A redelivered
 /// message finds itself (same source) and an identical re-send finds the same
-/// values; neither is a conflict.
+/// values; neither is a conflict. Readings that were parked are not
+/// candidates: they were neither stored nor refused.
 async fn conflicting(conn: &mut PgConnection, c: &ReadingColumns<'_>) -> Result<Vec<usize>> {
     let rows: Vec<i64> = sqlx::query_scalar(
         "SELECT u.n - 1 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int2[], $4::int2[], $5::int2[], \
@@ -532,6 +521,8 @@ async fn conflicting(conn: &mut PgConnection, c: &ReadingColumns<'_>) -> Result<
                  temperature, on_oxygen, acvpu, topic, partition, \"offset\", n) \
          JOIN vital_signs v ON v.patient_id = u.patient_id AND v.measured_at = u.measured_at \
          WHERE (v.source_topic, v.source_partition, v.source_offset) <> (u.topic, u.partition, u.\"offset\") \
+           AND NOT EXISTS (SELECT 1 FROM ingest_queue q \
+               WHERE (q.topic, q.partition, q.\"offset\") = (u.topic, u.partition, u.\"offset\")) \
            AND (v.pulse, v.resp_rate, v.bp_systolic, v.bp_diastolic, v.spo2, v.temperature, v.on_oxygen, v.acvpu) \
                IS DISTINCT FROM \
                (u.pulse, u.resp_rate, u.bp_systolic, u.bp_diastolic, u.spo2, u.temperature, u.on_oxygen, u.acvpu)",
@@ -552,6 +543,14 @@ async fn conflicting(conn: &mut PgConnection, c: &ReadingColumns<'_>) -> Result<
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|n| n as usize).collect())
+}
+
+fn conflict_reason(c: &ReadingColumns<'_>, i: usize) -> String {
+    format!(
+        "patient {} already has a different reading at {} (from another message); a monitor measures once per \
+         instant, so the first one stands",
+        c.patient[i], c.measured_at[i]
+    )
 }
 
 fn bind_readings<'q, O>(
@@ -575,9 +574,10 @@ struct QueuedRow {
 
 /// Moves queued readings whose patient is now known into `vital_signs`
 /// (`patients` limits it to those patients). Rows another transaction holds
-/// are skipped, not waited for, so many replicas can promote at once.
-#[tracing::instrument(skip_all)]
-async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64) -> Result<u64> {
+/// are skipped, not waited for, so many replicas can promote at once. What
+/// becomes of each is reported like a landing: promoted, duplicate, or
+/// quarantined (no longer valid, or in conflict with a stored reading).
+async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64) -> Result<Landed> {
     let rows: Vec<QueuedRow> = sqlx::query_as(
         "SELECT q.id, q.payload, q.message_key, q.headers, q.topic, q.partition, q.\"offset\", q.received_at \
          FROM ingest_queue q \
@@ -589,81 +589,77 @@ async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64)
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
+    let mut landed = Landed::default();
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(landed);
     }
-    let mut headers: Vec<Vec<(String, Vec<u8>)>> = Vec::with_capacity(rows.len());
-    let mut payloads: Vec<Vec<u8>> = Vec::with_capacity(rows.len());
-    for row in &rows {
-        payloads.push(row.payload.to_string().into_bytes());
-        headers.push(match &row.headers {
-            serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), header_bytes(v))).collect(),
-            _ => Vec::new(),
-        });
-    }
+    // The queued messages as they came, for storing or for quarantine.
+    let messages: Vec<Inbound> = rows
+        .iter()
+        .map(|row| Inbound {
+            topic: row.topic.clone(),
+            partition: row.partition,
+            offset: row.offset,
+            key: row.message_key.as_ref().map(|k| k.as_bytes().to_vec()),
+            headers: match &row.headers {
+                serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), header_bytes(v))).collect(),
+                _ => Vec::new(),
+            },
+            payload: row.payload.to_string().into_bytes(),
+            received_at: row.received_at,
+        })
+        .collect();
     let mut c = ReadingColumns::default();
-    let mut ids = Vec::with_capacity(rows.len());
-    let mut undecodable: Vec<(Inbound, DecodeError)> = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
+    let mut promoted: Vec<&Inbound> = Vec::with_capacity(rows.len());
+    let mut rejected: Vec<Rejected<'_>> = Vec::new();
+    for message in &messages {
         // Queued payloads were decoded once already; a failure here means the
         // domain's rules changed since. Left queued, such a row would come
         // first in every sweep forever: it goes to quarantine instead.
-        let reading = match ReadingMessage::decode(&payloads[i]) {
-            Ok(reading) => reading,
-            Err(e) => {
-                let message = Inbound {
-                    topic: row.topic.clone(),
-                    partition: row.partition,
-                    offset: row.offset,
-                    key: row.message_key.as_ref().map(|k| k.as_bytes().to_vec()),
-                    headers: headers[i].clone(),
-                    payload: payloads[i].clone(),
-                    received_at: row.received_at,
-                };
-                undecodable.push((message, e));
-                ids.push(row.id);
-                continue;
+        match ReadingMessage::decode(&message.payload) {
+            Ok(reading) => {
+                let source = Source { topic: &message.topic, partition: message.partition, offset: message.offset };
+                c.push(&reading, source, RawParts::of(message), true);
+                promoted.push(message);
             }
-        };
-        let raw = RawParts {
-            payload: &payloads[i],
-            key: row.message_key.as_deref().map(str::as_bytes),
-            headers: &headers[i],
-            received_at: row.received_at,
-        };
-        c.push(&reading, Source { topic: &row.topic, partition: row.partition, offset: row.offset }, raw, true);
-        ids.push(row.id);
-    }
-    if !undecodable.is_empty() {
-        let rejected: Vec<Rejected<'_>> = undecodable
-            .iter()
-            .map(|(message, e)| Rejected {
+            Err(e) => rejected.push(Rejected {
                 message,
                 kind: e.kind(),
                 reason: printable(&format!("queued, then no longer valid: {e}")),
-            })
-            .collect();
-        tracing::warn!(messages = rejected.len(), "queued readings no longer valid; quarantined");
-        quarantine(&mut *conn, &rejected).await?;
+            }),
+        }
     }
-    if c.patient.is_empty() {
-        sqlx::query("DELETE FROM ingest_queue WHERE id = ANY($1)").bind(&ids).execute(&mut *conn).await?;
-        return Ok(0);
+    if !promoted.is_empty() {
+        let sql = format!(
+            "WITH input AS ({READING_INPUT}), \
+             stored AS ( \
+                 INSERT INTO vital_signs ({STORED_COLUMNS}) \
+                 SELECT patient_id, measured_at, pulse, resp_rate, bp_systolic, bp_diastolic, spo2, temperature, \
+                     on_oxygen, acvpu, news2, news2_band, trace_id, span_id, topic, partition, \"offset\" FROM input \
+                 ON CONFLICT (patient_id, measured_at) DO NOTHING RETURNING 1) \
+             SELECT count(*) FROM stored"
+        );
+        let (stored,): (i64,) = bind_readings(sqlx::query_as(&sql), &c).fetch_one(&mut *conn).await?;
+        landed.promoted = stored as u64;
+        landed.duplicates = promoted.len() as u64 - landed.promoted;
     }
-    let sql = format!(
-        "WITH input AS ({READING_INPUT}), \
-         stored AS ( \
-             INSERT INTO vital_signs (patient_id, measured_at, pulse, resp_rate, bp_systolic, bp_diastolic, spo2, \
-                 temperature, on_oxygen, acvpu, news2, news2_band, trace_id, span_id, source_topic, \
-                 source_partition, source_offset) \
-             SELECT patient_id, measured_at, pulse, resp_rate, bp_systolic, bp_diastolic, spo2, temperature, \
-                 on_oxygen, acvpu, news2, news2_band, trace_id, span_id, topic, partition, \"offset\" FROM input \
-             ON CONFLICT (patient_id, measured_at) DO NOTHING RETURNING 1) \
-         SELECT count(*) FROM stored"
-    );
-    let _: (i64,) = bind_readings(sqlx::query_as(&sql), &c).fetch_one(&mut *conn).await?;
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     sqlx::query("DELETE FROM ingest_queue WHERE id = ANY($1)").bind(&ids).execute(&mut *conn).await?;
-    Ok(c.patient.len() as u64)
+    // After the delete: `conflicting` passes over readings still queued.
+    if landed.duplicates > 0 {
+        for i in conflicting(conn, &c).await? {
+            landed.duplicates = landed.duplicates.saturating_sub(1);
+            rejected.push(Rejected { message: promoted[i], kind: CONFLICT, reason: conflict_reason(&c, i) });
+        }
+    }
+    if !rejected.is_empty() {
+        tracing::warn!(messages = rejected.len(), "queued readings could not be promoted; quarantined");
+        for r in &rejected {
+            *landed.quarantined.entry(r.kind).or_default() += 1;
+        }
+        quarantine(conn, &rejected).await?;
+    }
+    Ok(landed)
 }
 
 async fn quarantine(conn: &mut PgConnection, rejected: &[Rejected<'_>]) -> Result<()> {
@@ -703,11 +699,11 @@ async fn quarantine(conn: &mut PgConnection, rejected: &[Rejected<'_>]) -> Resul
 /// Promotes up to `limit` queued readings whose patient is known by now: the
 /// safety net for a reading queued while another replica was admitting its
 /// patient. Safe to run from many replicas at once.
-pub async fn sweep(pool: &PgPool, limit: i64) -> Result<u64> {
+pub async fn sweep(pool: &PgPool, limit: i64) -> Result<Landed> {
     let mut tx = pool.begin().await?;
-    let promoted = promote(&mut tx, None, limit).await?;
+    let swept = promote(&mut tx, None, limit).await?;
     tx.commit().await?;
-    Ok(promoted)
+    Ok(swept)
 }
 
 /// How many readings wait in the queue, and for how long the oldest has.

@@ -196,10 +196,10 @@ async fn a_reading_queued_while_another_replica_admits_its_patient_is_promoted_b
     a.commit().await.unwrap();
     assert_eq!(count(&db.pool, "ingest_queue").await, 1);
 
-    assert_eq!(sweep(&db.pool, 100).await.unwrap(), 1);
+    assert_eq!(sweep(&db.pool, 100).await.unwrap().promoted, 1);
     assert_eq!(count(&db.pool, "ingest_queue").await, 0);
     assert_eq!(count(&db.pool, "vital_signs").await, 1);
-    assert_eq!(sweep(&db.pool, 100).await.unwrap(), 0);
+    assert_eq!(sweep(&db.pool, 100).await.unwrap().promoted, 0);
 }
 
 #[tokio::test]
@@ -301,7 +301,7 @@ async fn a_queued_reading_that_is_no_longer_valid_goes_to_quarantine_not_round_a
         .unwrap();
     a.commit().await.unwrap();
 
-    assert_eq!(sweep(&db.pool, 100).await.unwrap(), 1, "only the valid one is stored");
+    assert_eq!(sweep(&db.pool, 100).await.unwrap().promoted, 1, "only the valid one is stored");
     assert_eq!(count(&db.pool, "ingest_queue").await, 0);
     let (kind, reason): (String, String) =
         sqlx::query_as("SELECT error_kind, reason FROM ingest_quarantine").fetch_one(&db.pool).await.unwrap();
@@ -341,4 +341,14 @@ async fn a_different_reading_at_the_same_instant_is_a_conflict_not_a_duplicate()
     // A redelivery of the first batch is still a plain duplicate.
     let again = land(&db.pool, &Topics::default(), &first).await.unwrap();
     assert_eq!((again.duplicates, again.quarantined.len()), (2, 0));
+
+    // A parked reading that loses to the reading which registers its patient
+    // (same instant, other values) is a conflict too, not silently dropped.
+    let r = Uuid::new_v4();
+    let parked = land(&db.pool, &Topics::default(), &[feed.reading(r, None, 0, 60)]).await.unwrap();
+    assert_eq!(parked.queued, 1);
+    let arrival = land(&db.pool, &Topics::default(), &[feed.reading(r, Some("R"), 0, 66)]).await.unwrap();
+    assert_eq!((arrival.stored, arrival.promoted, arrival.duplicates), (1, 0, 0), "{arrival:?}");
+    assert_eq!(arrival.quarantined.get("conflict"), Some(&1));
+    assert_eq!(count(&db.pool, "ingest_queue").await, 0);
 }
