@@ -1,58 +1,118 @@
 //! Hears the database's announcements of changed readings and applies them
 //! to the page cache; reconnects with backoff when the connection is lost.
+//!
+//! A connection can also die without TCP saying so (a half-open connection
+//! after a network partition): it then delivers nothing, silently. So every
+//! replica sends a heartbeat on the channel through its pool, and a listener
+//! that hears nothing at all (no change, no heartbeat of any replica) for
+//! three heartbeats is taken for dead: the cache turns off and a new
+//! connection is made. A page is therefore never served more than about
+//! three heartbeats after a change was committed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use store::changes::ChangeListener;
-use tokio::sync::watch;
+use store::changes::{ChangeListener, ReadingsChanged};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use crate::page_cache::PageCache;
 
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Heartbeats missed before the listening connection is taken for dead.
+const SILENT_HEARTBEATS: u32 = 3;
+
+/// What the listening task reports.
+type Heard = store::Result<Option<ReadingsChanged>>;
 
 /// Runs until `stop` turns true. The cache caches only while a listener is
-/// connected, and starts over at each connection.
+/// connected and heard from, and starts over at each connection.
 #[tracing::instrument(skip_all)]
-pub async fn follow(pool: PgPool, cache: Arc<PageCache>, mut stop: watch::Receiver<bool>) {
+pub async fn follow(pool: PgPool, cache: Arc<PageCache>, heartbeat: Duration, mut stop: watch::Receiver<bool>) {
     let mut retry = RETRY_FIRST;
     loop {
         let connected = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            () = stopped(&mut stop) => return,
             connected = ChangeListener::connect(&pool) => connected,
         };
         match connected {
-            Ok(mut listener) => {
+            Ok(listener) => {
                 cache.set_listening(true);
                 retry = RETRY_FIRST;
                 tracing::debug!("listening for changed readings");
-                loop {
-                    let next = tokio::select! {
-                        _ = stop.wait_for(|s| *s) => return,
-                        next = listener.next() => next,
-                    };
-                    match next {
-                        Ok(Some(change)) => cache.changed(&change),
-                        Ok(None) => {
-                            tracing::warn!("lost the database connection announcing changed readings; page cache off");
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "announcements of changed readings failed; page cache off");
-                            break;
-                        }
-                    }
-                }
+                // The listener runs in a task of its own and is never
+                // cancelled mid-read; it is dropped whole when taken for dead.
+                let (heard, mut hearing) = mpsc::channel::<Heard>(64);
+                let task = tokio::spawn(listen(listener, heard));
+                let lost = hear(&pool, &cache, heartbeat, &mut hearing, &mut stop).await;
+                task.abort();
                 cache.set_listening(false);
+                match lost {
+                    Some(why) => tracing::warn!(%why, "announcements of changed readings lost; page cache off"),
+                    None => return,
+                }
             }
             Err(e) => tracing::debug!(error = %e, "cannot listen for changed readings yet"),
         }
         tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            () = stopped(&mut stop) => return,
             _ = tokio::time::sleep(retry) => {}
         }
         retry = (retry * 2).min(RETRY_MAX);
     }
+}
+
+async fn listen(mut listener: ChangeListener, heard: mpsc::Sender<Heard>) {
+    loop {
+        let next = listener.next().await;
+        let last = !matches!(next, Ok(Some(_)));
+        if heard.send(next).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Applies what is heard until the connection is lost or falls silent (the
+/// reason), or `stop` turns true (`None`).
+async fn hear(
+    pool: &PgPool,
+    cache: &PageCache,
+    heartbeat: Duration,
+    hearing: &mut mpsc::Receiver<Heard>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<String> {
+    let mut beat = tokio::time::interval(heartbeat);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            () = stopped(stop) => return None,
+            _ = beat.tick() => {
+                if last_heard.elapsed() > heartbeat * SILENT_HEARTBEATS {
+                    return Some(format!("nothing heard for {:?}", last_heard.elapsed()));
+                }
+                // A failed heartbeat is not itself a verdict: the pool may be
+                // busy; silence on the listener is what counts.
+                if let Err(e) = store::changes::heartbeat(pool).await {
+                    tracing::debug!(error = %e, "heartbeat not sent");
+                }
+            }
+            heard = hearing.recv() => match heard {
+                Some(Ok(Some(change))) => {
+                    last_heard = Instant::now();
+                    cache.changed(&change);
+                }
+                Some(Ok(None)) | None => return Some("the connection was lost".to_owned()),
+                Some(Err(e)) => return Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across other awaits.
+    let _ = stop.wait_for(|s| *s).await;
 }

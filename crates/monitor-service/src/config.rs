@@ -42,6 +42,11 @@ pub struct Config {
     /// bypass the database's announcements (e.g. triggers disabled).
     #[arg(long, env = "PAGE_CACHE_MAX_AGE", default_value = "30", value_parser = parse_seconds)]
     pub page_cache_max_age: Duration,
+    /// Seconds between heartbeats on the announcements channel; a listener
+    /// that hears nothing for three of them reconnects (and caches nothing
+    /// meanwhile), which bounds how stale a page can be on a dead connection.
+    #[arg(long, env = "PAGE_CACHE_HEARTBEAT", default_value = "5", value_parser = parse_seconds)]
+    pub page_cache_heartbeat: Duration,
     /// Debug logging.
     #[arg(long, env = "DEBUG")]
     pub debug: bool,

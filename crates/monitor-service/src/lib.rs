@@ -98,11 +98,12 @@ impl Service {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let probe = tokio::spawn(probe(self.pool.clone(), self.readiness.clone(), stopped.clone()));
+        let heartbeat = self.config.page_cache_heartbeat;
         // A cache that is off needs no listening connection.
         let announcements = self
             .pages
             .is_enabled()
-            .then(|| tokio::spawn(announcements::follow(self.pool.clone(), self.pages, stopped)));
+            .then(|| tokio::spawn(announcements::follow(self.pool.clone(), self.pages, heartbeat, stopped)));
         axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown).await?;
         let _ = stop.send(true);
         probe.await?;

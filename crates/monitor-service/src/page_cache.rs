@@ -157,8 +157,12 @@ impl PageCache {
 
     /// Applies one announcement from the database.
     pub fn changed(&self, change: &ReadingsChanged) {
+        if *change == ReadingsChanged::Heartbeat {
+            return;
+        }
         let mut state = self.lock();
         match change {
+            ReadingsChanged::Heartbeat => {}
             ReadingsChanged::All => Self::forget_all(&mut state),
             ReadingsChanged::Patients(patients) => {
                 if state.patients.len() + patients.len() > MAX_TRACKED_PATIENTS {

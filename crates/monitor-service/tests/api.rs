@@ -247,3 +247,50 @@ async fn losing_the_announcements_connection_empties_the_cache_and_listening_res
     assert_eq!(api.json(&path).await["readings"][0]["timestamp"], expected, "announcements heard again");
     api.stop().await;
 }
+
+/// Resumes a stopped process however the test ends.
+struct Stopped(i32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-CONT", &self.0.to_string()]).status();
+    }
+}
+
+#[tokio::test]
+async fn a_listening_connection_that_falls_silent_is_replaced() {
+    let db = TestDatabase::fresh().await;
+    let mut ward = Ward::new(&db);
+    let p = ward.admit("Silent line", "08").await;
+    ward.readings(p, &seconds_ending(TimeDelta::minutes(1), 5)).await;
+    let api = Running::start(&db, &["--page-cache-max-age", "86400", "--page-cache-heartbeat", "0.2"]).await;
+    api.wait_for_metric("icu_page_cache_listens_total", 1.0).await;
+    let path = format!("/api/v1/patients/{p}/metrics?limit=3");
+    api.json(&path).await;
+
+    // The listener's backend stops answering but its connection stays open,
+    // as across a network partition: no error, just silence.
+    let pid: i32 = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let status = std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+    let _resume = Stopped(pid);
+
+    // Heard from nothing for three heartbeats: a new connection listens.
+    api.wait_for_metric("icu_page_cache_listens_total", 2.0).await;
+    let now = seconds_ending(TimeDelta::zero(), 1);
+    ward.readings(p, &now).await;
+    let expected = serde_json::to_value(now[0]).unwrap();
+    for _ in 0..500 {
+        if api.json(&path).await["readings"][0]["timestamp"] == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(api.json(&path).await["readings"][0]["timestamp"], expected, "announcements heard again");
+    api.stop().await;
+}

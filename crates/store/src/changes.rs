@@ -18,6 +18,19 @@ pub enum ReadingsChanged {
     Patients(Vec<Uuid>),
     /// Anything may have changed (a TRUNCATE, or a payload this code cannot read).
     All,
+    /// Nothing changed: a listener's proof that its connection still delivers.
+    Heartbeat,
+}
+
+/// The payload of a heartbeat ([`heartbeat`]).
+const HEARTBEAT: &str = "heartbeat";
+
+/// Announces nothing but that the channel works: a listener that hears no
+/// heartbeat for a while knows its connection is dead even when TCP has not
+/// said so (a half-open connection would otherwise deliver nothing, silently).
+pub async fn heartbeat(pool: &PgPool) -> crate::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(HEARTBEAT).execute(pool).await?;
+    Ok(())
 }
 
 impl ReadingsChanged {
@@ -25,8 +38,10 @@ impl ReadingsChanged {
     /// taken as "everything changed": a reader that errs that way only loses
     /// its cache, never serves a stale page.
     pub fn parse(payload: &str) -> ReadingsChanged {
-        if payload == "*" {
-            return ReadingsChanged::All;
+        match payload {
+            "*" => return ReadingsChanged::All,
+            HEARTBEAT => return ReadingsChanged::Heartbeat,
+            _ => {}
         }
         let patients: Result<Vec<Uuid>, _> = payload.split(',').map(Uuid::try_parse).collect();
         match patients {
@@ -52,6 +67,9 @@ impl ChangeListener {
             .connect_with((*pool.connect_options()).clone())
             .await?;
         let mut listener = PgListener::connect_with(&own).await?;
+        // Report a lost connection at once rather than after reconnecting:
+        // the caller starts over with a new listener either way.
+        listener.eager_reconnect(false);
         listener.listen(CHANNEL).await?;
         Ok(ChangeListener(listener))
     }
@@ -73,6 +91,7 @@ mod tests {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         assert_eq!(ReadingsChanged::parse(&format!("{a},{b}")), ReadingsChanged::Patients(vec![a, b]));
         assert_eq!(ReadingsChanged::parse("*"), ReadingsChanged::All);
+        assert_eq!(ReadingsChanged::parse("heartbeat"), ReadingsChanged::Heartbeat);
         assert_eq!(ReadingsChanged::parse(""), ReadingsChanged::All);
         assert_eq!(ReadingsChanged::parse(&format!("{a},not-a-uuid")), ReadingsChanged::All);
     }
