@@ -4,41 +4,36 @@
 //! replica whose batches keep failing look healthy, and a replica that is
 //! idle still notices the database going away.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use telemetry::Readiness;
 
 #[derive(Debug, Clone)]
 pub struct Health {
     readiness: Readiness,
-    landing_ok: Arc<AtomicBool>,
-    database_ok: Arc<AtomicBool>,
+    /// (landing fine, database fine), updated and published together so two
+    /// witnesses reporting at once cannot publish a stale combination.
+    witnesses: Arc<Mutex<(bool, bool)>>,
 }
 
 impl Health {
     pub fn new(readiness: Readiness) -> Health {
-        let health = Health {
-            readiness,
-            landing_ok: Arc::new(AtomicBool::new(true)),
-            database_ok: Arc::new(AtomicBool::new(true)),
-        };
-        health.update();
-        health
+        readiness.set(true);
+        Health { readiness, witnesses: Arc::new(Mutex::new((true, true))) }
     }
 
     pub fn landing(&self, ok: bool) {
-        self.landing_ok.store(ok, Ordering::Relaxed);
-        self.update();
+        self.update(|w| w.0 = ok);
     }
 
     pub fn database(&self, ok: bool) {
-        self.database_ok.store(ok, Ordering::Relaxed);
-        self.update();
+        self.update(|w| w.1 = ok);
     }
 
-    fn update(&self) {
-        self.readiness.set(self.landing_ok.load(Ordering::Relaxed) && self.database_ok.load(Ordering::Relaxed));
+    fn update(&self, change: impl FnOnce(&mut (bool, bool))) {
+        let mut witnesses = self.witnesses.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut witnesses);
+        self.readiness.set(witnesses.0 && witnesses.1);
     }
 }
 

@@ -131,6 +131,12 @@ impl PageCache {
         if state.patients.get(&patient).is_some_and(|p| p.changed_at > ticket.changes) {
             return;
         }
+        // Requests for ever new patients must not grow the bookkeeping
+        // without bound either (the byte budget counts pages only).
+        if state.patients.len() >= MAX_TRACKED_PATIENTS && !state.patients.contains_key(&patient) {
+            Self::forget_all(&mut state);
+            return;
+        }
         // Oldest patients first: a miss costs one query, so a simple order
         // that is O(1) per page beats a precise LRU under this lock.
         while state.bytes + body.len() > self.budget_bytes {
@@ -385,6 +391,17 @@ mod tests {
         }
         let state = cache.lock();
         assert!(state.eviction.len() <= 2 * state.patients.len() + 64 + 1, "{} entries", state.eviction.len());
+    }
+
+    #[test]
+    fn requests_for_ever_new_patients_do_not_grow_the_bookkeeping_without_bound() {
+        let cache = listening_cache(1 << 30);
+        for _ in 0..=MAX_TRACKED_PATIENTS {
+            let p = Uuid::new_v4();
+            let t = ticket(&cache, p, &range(101));
+            cache.insert(p, range(101), t, Bytes::from_static(b"x"));
+        }
+        assert!(cache.lock().patients.len() <= MAX_TRACKED_PATIENTS);
     }
 
     #[test]
