@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::health::Health;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -233,7 +233,11 @@ impl Ingest {
             key: m.key().map(<[u8]>::to_vec),
             headers,
             payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-            received_at: Utc::now(),
+            // The message's Kafka timestamp (the broker's with LogAppendTime,
+            // else the producer's): the same at every redelivery, so a reading
+            // judged against it gets the same verdict every time. The local
+            // clock only when the message carries none.
+            received_at: m.timestamp().to_millis().and_then(DateTime::from_timestamp_millis).unwrap_or_else(Utc::now),
         }
     }
 

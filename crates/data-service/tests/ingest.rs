@@ -224,3 +224,31 @@ async fn a_header_name_that_is_not_utf8_is_kept_lossily_and_crashes_nothing() {
     assert_eq!(headers, serde_json::json!({"x-\u{FFFD}\u{FFFD}": {"hex": "0001"}}));
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_is_judged_against_its_kafka_timestamp_not_the_local_clock() {
+    use rdkafka::producer::FutureRecord;
+    let broker = broker();
+    let db = TestDatabase::fresh().await;
+    let service = Running::start(config(&broker.bootstrap, &db.url, &[])).await;
+    let producer = broker.producer();
+    let p = Uuid::new_v4();
+    // Measured at at(0): sent 10 minutes before (a monitor clock far ahead)
+    // and 1 minute before (within the skew allowed).
+    let sent = |minutes_before: i64| (at(0) - chrono::TimeDelta::minutes(minutes_before)).timestamp_millis();
+    let key = p.to_string();
+    let (ahead, skewed) = (reading(p, Some("Clock"), 0), reading(p, Some("Clock"), 1000));
+    for (payload, timestamp) in [(&ahead, sent(10)), (&skewed, sent(1))] {
+        let record = FutureRecord::to(VITALS).key(&key).payload(payload).timestamp(timestamp);
+        producer.send(record, std::time::Duration::from_secs(30)).await.expect("acknowledged");
+    }
+    eventually("one stored, one quarantined", 30, async || {
+        count(&db.pool, "vital_signs").await == 1 && count(&db.pool, "ingest_quarantine").await == 1
+    })
+    .await;
+    let (kind, reason): (String, String) =
+        sqlx::query_as("SELECT error_kind, reason FROM ingest_quarantine").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(kind, "impossible");
+    assert!(reason.contains("after the message was received"), "{reason}");
+    service.stop().await;
+}
