@@ -365,7 +365,11 @@ fn headers_of(m: &BorrowedMessage<'_>) -> Vec<(String, Vec<u8>)> {
     // SAFETY: `m.ptr()` is a live message for the whole borrow, and the
     // headers librdkafka hands out belong to that message.
     let err = unsafe { rd::rd_kafka_message_headers(m.ptr(), &mut headers) };
-    if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || headers.is_null() {
+    if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__NOENT || headers.is_null() {
+        return Vec::new();
+    }
+    if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        unreadable_headers(err, m);
         return Vec::new();
     }
     // SAFETY: `headers` is the message's header list, checked non-null above.
@@ -390,4 +394,12 @@ fn headers_of(m: &BorrowedMessage<'_>) -> Vec<(String, Vec<u8>)> {
             Some((name, value))
         })
         .collect()
+}
+
+/// Off the per-message path, so that only this rare case pays for its span.
+#[cold]
+#[tracing::instrument(skip_all)]
+fn unreadable_headers(err: rdkafka::bindings::rd_kafka_resp_err_t, m: &BorrowedMessage<'_>) {
+    tracing::warn!(error = ?err, topic = m.topic(), partition = m.partition(), offset = m.offset(),
+        "the headers of a message could not be read; it is kept without them");
 }

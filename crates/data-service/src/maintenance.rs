@@ -42,16 +42,18 @@ impl Maintenance {
     #[tracing::instrument(skip_all)]
     async fn database(&self) {
         let swept = store::ingest::sweep(&self.pool, SWEEP_LIMIT).await;
+        // A committed sweep is counted even if the statistics then fail.
+        if let Ok(swept) = &swept {
+            self.metrics.record(swept);
+            if swept.promoted > 0 {
+                tracing::info!(promoted = swept.promoted, "sweep stored readings whose patient arrived late");
+            }
+        }
         let stats = store::ingest::queue_stats(&self.pool).await;
         match (swept, stats) {
-            (Ok(swept), Ok(stats)) => {
-                let promoted = swept.promoted;
-                self.metrics.record(&swept);
+            (Ok(_), Ok(stats)) => {
                 self.metrics.queue_depth.set(stats.depth);
                 self.metrics.queue_oldest_age_seconds.set(stats.oldest_age_seconds);
-                if promoted > 0 {
-                    tracing::info!(promoted, "sweep stored readings whose patient arrived late");
-                }
                 self.health.database(true);
             }
             (Err(e), _) | (_, Err(e)) => {

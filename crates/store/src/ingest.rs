@@ -182,15 +182,9 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
 
     landed.admitted = admit(tx, admissions.values()).await?;
     register_from_readings(tx, &readings).await?;
-    let stored = store_or_queue(tx, &readings).await?;
-    landed.stored = stored.stored;
-    landed.duplicates = stored.duplicates;
-    landed.queued = stored.queued;
-    for (message, reason) in stored.conflicts {
-        rejected.push(Rejected { message, kind: CONFLICT, reason });
-    }
 
-    // Readings parked earlier whose patient arrived in this batch.
+    // Readings parked earlier whose patient arrived in this batch go first:
+    // they came first, so at an instant both claim, the parked one stands.
     let arrived: BTreeSet<Uuid> = admissions
         .keys()
         .copied()
@@ -199,6 +193,14 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
     if !arrived.is_empty() {
         let arrived: Vec<Uuid> = arrived.into_iter().collect();
         landed.absorb(promote(tx, Some(&arrived), i64::MAX).await?);
+    }
+
+    let stored = store_or_queue(tx, &readings).await?;
+    landed.stored = stored.stored;
+    landed.duplicates += stored.duplicates;
+    landed.queued = stored.queued;
+    for (message, reason) in stored.conflicts {
+        rejected.push(Rejected { message, kind: CONFLICT, reason });
     }
 
     for r in &rejected {
@@ -496,7 +498,9 @@ async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m I
     let (known, stored, queued): (i64, i64, i64) =
         bind_readings(sqlx::query_as(&sql), &c).fetch_one(&mut *conn).await?;
     outcome.stored += stored as u64;
-    outcome.duplicates += (known - stored) as u64;
+    // Known but not stored: already stored. Unknown but not queued: already
+    // parked (a redelivery). Both are duplicates.
+    outcome.duplicates += (known - stored) as u64 + (nameless.len() as u64 - known as u64 - queued as u64);
     outcome.queued += queued as u64;
     if known > stored {
         for i in conflicting(conn, &c).await? {

@@ -118,7 +118,7 @@ async fn the_same_batch_landed_twice_stores_each_reading_once() {
     let first = land(&db.pool, &Topics::default(), &batch).await.unwrap();
     assert_eq!((first.stored, first.queued, first.duplicates), (4, 1, 0));
     let again = land(&db.pool, &Topics::default(), &batch).await.unwrap();
-    assert_eq!((again.stored, again.queued, again.duplicates), (0, 0, 4));
+    assert_eq!((again.stored, again.queued, again.duplicates), (0, 0, 5), "four stored and one parked before");
     assert_eq!(count(&db.pool, "vital_signs").await, 4);
     assert_eq!(count(&db.pool, "ingest_queue").await, 1);
     assert_eq!(count(&db.pool, "ingest_quarantine").await, 1);
@@ -261,7 +261,7 @@ async fn a_value_postgres_refuses_is_quarantined_alone_and_the_rest_of_the_batch
 
     // Landing the batch again is still idempotent, refused message included.
     let again = land(&db.pool, &Topics::default(), &batch).await.unwrap();
-    assert_eq!((again.stored, again.duplicates), (0, 3));
+    assert_eq!((again.stored, again.duplicates), (0, 4), "three stored and one parked before");
     assert_eq!(count(&db.pool, "ingest_quarantine").await, 3);
     assert_eq!(count(&db.pool, "ingest_queue").await, 1);
 }
@@ -342,13 +342,22 @@ async fn a_different_reading_at_the_same_instant_is_a_conflict_not_a_duplicate()
     let again = land(&db.pool, &Topics::default(), &first).await.unwrap();
     assert_eq!((again.duplicates, again.quarantined.len()), (2, 0));
 
-    // A parked reading that loses to the reading which registers its patient
-    // (same instant, other values) is a conflict too, not silently dropped.
+    // A parked reading came first: when the reading that registers its
+    // patient claims the same instant with other values, the parked one
+    // stands and the newcomer is the conflict.
     let r = Uuid::new_v4();
     let parked = land(&db.pool, &Topics::default(), &[feed.reading(r, None, 0, 60)]).await.unwrap();
     assert_eq!(parked.queued, 1);
+    let redelivered = land(&db.pool, &Topics::default(), &[feed.reading(r, None, 0, 60)]).await.unwrap();
+    assert_eq!((redelivered.queued, redelivered.duplicates), (1, 0), "another message, parked too");
     let arrival = land(&db.pool, &Topics::default(), &[feed.reading(r, Some("R"), 0, 66)]).await.unwrap();
-    assert_eq!((arrival.stored, arrival.promoted, arrival.duplicates), (1, 0, 0), "{arrival:?}");
+    assert_eq!((arrival.stored, arrival.promoted, arrival.duplicates), (0, 1, 1), "{arrival:?}");
     assert_eq!(arrival.quarantined.get("conflict"), Some(&1));
     assert_eq!(count(&db.pool, "ingest_queue").await, 0);
+    let pulse: i16 = sqlx::query_scalar("SELECT pulse FROM vital_signs WHERE patient_id = $1")
+        .bind(r)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(pulse, 60, "the parked reading stands");
 }
