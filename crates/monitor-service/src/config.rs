@@ -107,8 +107,9 @@ fn parse_prefix(text: &str) -> Result<String, String> {
 
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0) {
-        return Err(format!("{text:?} must be more than 0 and at most 86400 seconds"));
+    // A millisecond at least: timers cannot tick at zero.
+    if !(seconds.is_finite() && (0.001..=86_400.0).contains(&seconds)) {
+        return Err(format!("{text:?} must be from 0.001 to 86400 seconds"));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -147,7 +148,8 @@ mod tests {
     #[test]
     fn bad_values_stop_the_start_with_one_clear_line() {
         for (args, expected) in [
-            (&["--metrics-interval", "0"][..], "more than 0"),
+            (&["--metrics-interval", "0"][..], "from 0.001 to 86400"),
+            (&["--page-cache-heartbeat", "1e-10"][..], "from 0.001 to 86400"),
             (&["--metrics-interval", "soon"][..], "not a number"),
             (&["--api-prefix", "api"][..], "must start with"),
             (&["--cors-origins", "*,https://a.example"][..], "cannot be combined"),

@@ -25,6 +25,14 @@ pub enum ReadingsChanged {
 /// The payload of a heartbeat ([`heartbeat`]).
 const HEARTBEAT: &str = "heartbeat";
 
+/// Ends a listening connection that fell silent, from the server's side:
+/// otherwise its client would wait on it (sqlx unlistens on drop) until TCP
+/// gives up, minutes later.
+pub async fn end_listener(pool: &PgPool, backend_pid: i32) -> crate::Result<()> {
+    sqlx::query("SELECT pg_terminate_backend($1)").bind(backend_pid).execute(pool).await?;
+    Ok(())
+}
+
 /// Announces nothing but that the channel works: a listener that hears no
 /// heartbeat for a while knows its connection is dead even when TCP has not
 /// said so (a half-open connection would otherwise deliver nothing, silently).
@@ -52,7 +60,10 @@ impl ReadingsChanged {
 }
 
 /// A connection of its own (not one of the service's pool) that listens on [`CHANNEL`].
-pub struct ChangeListener(PgListener);
+pub struct ChangeListener {
+    listener: PgListener,
+    backend_pid: i32,
+}
 
 impl ChangeListener {
     /// Connects with the pool's options and starts listening. Changes committed
@@ -70,15 +81,22 @@ impl ChangeListener {
         // Report a lost connection at once rather than after reconnecting:
         // the caller starts over with a new listener either way.
         listener.eager_reconnect(false);
+        let backend_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut listener).await?;
         listener.listen(CHANNEL).await?;
-        Ok(ChangeListener(listener))
+        Ok(ChangeListener { listener, backend_pid })
+    }
+
+    /// The server process serving this connection, to end it from elsewhere
+    /// ([`end_listener`]) when it has fallen silent.
+    pub fn backend_pid(&self) -> i32 {
+        self.backend_pid
     }
 
     /// The next announcement; `Ok(None)` when the connection was lost, so
     /// that announcements may have been missed (sqlx reconnects by itself,
     /// but a cache must hear of the gap: the caller starts over).
     pub async fn next(&mut self) -> crate::Result<Option<ReadingsChanged>> {
-        Ok(self.0.try_recv().await?.map(|n| ReadingsChanged::parse(n.payload())))
+        Ok(self.listener.try_recv().await?.map(|n| ReadingsChanged::parse(n.payload())))
     }
 }
 
