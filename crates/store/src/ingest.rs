@@ -719,7 +719,7 @@ pub struct QueueStats {
 
 pub async fn queue_stats(pool: &PgPool) -> Result<QueueStats> {
     let (depth, age): (i64, Option<f64>) =
-        sqlx::query_as("SELECT count(*), EXTRACT(EPOCH FROM now() - min(received_at))::float8 FROM ingest_queue")
+        sqlx::query_as("SELECT count(*), EXTRACT(EPOCH FROM now() - min(queued_at))::float8 FROM ingest_queue")
             .fetch_one(pool)
             .await?;
     Ok(QueueStats { depth, oldest_age_seconds: age.unwrap_or(0.0).max(0.0) })

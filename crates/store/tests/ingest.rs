@@ -82,12 +82,18 @@ async fn a_reading_before_its_patient_is_held_then_stored_with_the_admission() {
     let db = TestDatabase::fresh().await;
     let mut feed = Feed::default();
     let ben = Uuid::new_v4();
-    let early = [feed.reading(ben, None, 0, 80), feed.reading(ben, None, 5, 82)];
+    let mut early = [feed.reading(ben, None, 0, 80), feed.reading(ben, None, 5, 82)];
+    // Messages from a day ago (a replay from an early offset): their age in
+    // the queue starts now, not at their Kafka timestamp.
+    for m in &mut early {
+        m.received_at = Utc::now() - TimeDelta::days(1);
+    }
     let landed = land(&db.pool, &Topics::default(), &early).await.unwrap();
     assert_eq!(landed, Landed { queued: 2, ..Landed::default() });
     assert_eq!(count(&db.pool, "vital_signs").await, 0);
     let stats = queue_stats(&db.pool).await.unwrap();
     assert_eq!(stats.depth, 2);
+    assert!(stats.oldest_age_seconds < 600.0, "parked just now: {stats:?}");
 
     let landed = land(&db.pool, &Topics::default(), &[feed.admission(ben, "Ben", "02")]).await.unwrap();
     assert_eq!((landed.admitted, landed.promoted), (1, 2));
