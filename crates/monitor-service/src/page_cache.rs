@@ -137,6 +137,10 @@ impl PageCache {
             Self::forget_all(&mut state);
             return;
         }
+        // A page it replaces frees its room first.
+        let replaced =
+            state.patients.get_mut(&patient).and_then(|p| p.pages.remove(&range)).map_or(0, |old| old.body.len());
+        state.bytes -= replaced;
         // Oldest patients first: a miss costs one query, so a simple order
         // that is O(1) per page beats a precise LRU under this lock.
         while state.bytes + body.len() > self.budget_bytes {
@@ -148,8 +152,7 @@ impl PageCache {
         state.bytes += body.len();
         let pages = &mut state.patients.entry(patient).or_default().pages;
         let first = pages.is_empty();
-        let replaced = pages.insert(range, Page { body, stored: Instant::now() }).map_or(0, |old| old.body.len());
-        state.bytes -= replaced;
+        pages.insert(range, Page { body, stored: Instant::now() });
         if first {
             state.eviction.push_back(patient);
             // Announcements empty patients without touching the queue, so a
@@ -376,6 +379,22 @@ mod tests {
         let t = ticket(&cache, patients[0], &range(7));
         cache.insert(patients[0], range(7), t, Bytes::from(vec![b'x'; 101]));
         assert!(!is_hit(&cache, patients[0], &range(7)), "a page larger than the budget is not kept");
+    }
+
+    #[test]
+    fn replacing_a_page_does_not_evict_others() {
+        let cache = listening_cache(80);
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        for p in [a, b, b] {
+            // A miss on `b` after its page expired or was refreshed elsewhere.
+            let t = match cache.lookup(p, &range(101)) {
+                Lookup::Miss(t) => t,
+                _ => ticket(&cache, Uuid::new_v4(), &range(101)),
+            };
+            cache.insert(p, range(101), t, Bytes::from(vec![b'x'; 40]));
+        }
+        assert!(is_hit(&cache, a, &range(101)), "a's page still fits beside b's");
+        assert_eq!(cache.lock().bytes, 80);
     }
 
     #[test]
