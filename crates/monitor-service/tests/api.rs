@@ -185,21 +185,8 @@ async fn a_cached_page_gives_way_to_a_new_reading_as_soon_as_it_is_stored() {
     assert_eq!(api.json(&path).await, first);
     assert_eq!(api.metric(r#"icu_page_cache_lookups_total{result="hit"}"#).await, Some(1.0), "the second was cached");
 
-    let now = seconds_ending(TimeDelta::zero(), 1);
-    ward.readings(p, &now).await;
-    let newest = |page: &Value| page["readings"][0]["timestamp"].as_str().map(str::to_owned);
-    let expected = serde_json::to_value(now[0]).unwrap().as_str().map(str::to_owned);
-    let mut page = api.json(&path).await;
-    // The announcement follows the commit by a moment; a cache that missed it
-    // would serve the old page for the rest of the day.
-    for _ in 0..500 {
-        if newest(&page) == expected {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        page = api.json(&path).await;
-    }
-    assert_eq!(newest(&page), expected, "the new reading heads the page");
+    // A cache that missed the announcement would serve the old page all day.
+    let page = api.page_headed_by_a_new_reading(&mut ward, p, &path).await;
     assert_eq!(page["readings"][1], first["readings"][0]);
     assert_eq!(api.json(&format!("/patient/{p}/metrics?limit=3")).await, page, "both paths agree");
     api.stop().await;
@@ -235,16 +222,8 @@ async fn losing_the_announcements_connection_empties_the_cache_and_listening_res
     // Announcements may have been missed meanwhile: the cache started over.
     assert_eq!(api.json(&path).await, first);
     assert_eq!(api.metric(hit).await, Some(1.0), "served from the database, not the old cache");
-    let now = seconds_ending(TimeDelta::zero(), 1);
-    ward.readings(p, &now).await;
-    let expected = serde_json::to_value(now[0]).unwrap();
-    for _ in 0..500 {
-        if api.json(&path).await["readings"][0]["timestamp"] == expected {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(api.json(&path).await["readings"][0]["timestamp"], expected, "announcements heard again");
+    // Announcements are heard again.
+    api.page_headed_by_a_new_reading(&mut ward, p, &path).await;
     api.stop().await;
 }
 
@@ -282,15 +261,7 @@ async fn a_listening_connection_that_falls_silent_is_replaced() {
 
     // Heard from nothing for three heartbeats: a new connection listens.
     api.wait_for_metric("icu_page_cache_listens_total", 2.0).await;
-    let now = seconds_ending(TimeDelta::zero(), 1);
-    ward.readings(p, &now).await;
-    let expected = serde_json::to_value(now[0]).unwrap();
-    for _ in 0..500 {
-        if api.json(&path).await["readings"][0]["timestamp"] == expected {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(api.json(&path).await["readings"][0]["timestamp"], expected, "announcements heard again");
+    // Announcements are heard again.
+    api.page_headed_by_a_new_reading(&mut ward, p, &path).await;
     api.stop().await;
 }

@@ -171,3 +171,23 @@ impl Running {
         panic!("{series} never reached {value}: {:?}", self.metric(series).await);
     }
 }
+
+impl Running {
+    /// Lands a reading of `patient` now, then asks for `path` until that
+    /// reading heads the page (10 s at most; the announcement that refreshes
+    /// a cached page follows the commit by a moment) and returns the page.
+    pub async fn page_headed_by_a_new_reading(&self, ward: &mut Ward<'_>, patient: Uuid, path: &str) -> Value {
+        let now = seconds_ending(TimeDelta::zero(), 1);
+        ward.readings(patient, &now).await;
+        let expected = serde_json::to_value(now[0]).unwrap();
+        let mut page = self.json(path).await;
+        for _ in 0..500 {
+            if page["readings"][0]["timestamp"] == expected {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            page = self.json(path).await;
+        }
+        panic!("the reading at {expected} never headed {path}: {page}");
+    }
+}
