@@ -11,14 +11,19 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/icu-monitor-target}
 cargo build --release --locked -p patient-service -p testkit --bin patient-service --bin mock-broker >&2
 BIN=$CARGO_TARGET_DIR/release
 
-# The broker runs in its own process so its CPU is not counted.
-coproc BROKER { sleep infinity | "$BIN/mock-broker" icu.vitals:6 icu.patients:3; }
-read -r line <&"${BROKER[0]}"
-BOOTSTRAP=${line#bootstrap=}
+# The broker runs in its own process so its CPU is not counted; it serves
+# until its stdin closes, i.e. until this script's FIFO writer goes away.
+WORK=$(mktemp -d)
+mkfifo "$WORK/stdin"
+"$BIN/mock-broker" icu.vitals:6 icu.patients:3 <"$WORK/stdin" >"$WORK/broker.out" 2>/dev/null &
+BROKER_PID=$!
+exec 3>"$WORK/stdin"
+until grep -q '^bootstrap=' "$WORK/broker.out"; do sleep 0.1; done
+BOOTSTRAP=$(sed -n 's/^bootstrap=//p' "$WORK/broker.out" | head -1)
 "$BIN/patient-service" --kafka-bootstrap-servers "$BOOTSTRAP" --patients "$PATIENTS" \
   --metrics-interval "$INTERVAL" --port 0 >/tmp/bench-emulator.log 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null; kill $BROKER_PID 2>/dev/null; pkill -P $BROKER_PID 2>/dev/null || true' EXIT
+trap 'kill $PID 2>/dev/null; exec 3>&-; kill $BROKER_PID 2>/dev/null; rm -rf "$WORK" || true' EXIT
 
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 HZ=$(getconf CLK_TCK)
