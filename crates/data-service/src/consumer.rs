@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::health::Health;
 use chrono::{DateTime, Utc};
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
@@ -22,6 +21,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::health::Health;
 use crate::metrics::{Metrics, TopicLabel};
 
 pub type IngestConsumer = StreamConsumer<IngestContext>;

@@ -56,6 +56,13 @@ struct Patient {
     pages: HashMap<ReadingRange, Page>,
 }
 
+impl Patient {
+    /// Drops every page; returns the bytes freed.
+    fn drop_pages(&mut self) -> usize {
+        self.pages.drain().map(|(_, page)| page.body.len()).sum()
+    }
+}
+
 struct Page {
     body: Bytes,
     stored: Instant,
@@ -96,7 +103,7 @@ impl PageCache {
     }
 
     fn lookup_inner(&self, patient: Uuid, range: &ReadingRange) -> Lookup {
-        if self.budget_bytes == 0 {
+        if !self.is_enabled() {
             return Lookup::Bypass;
         }
         let mut state = self.lock();
@@ -145,8 +152,7 @@ impl PageCache {
         // that is O(1) per page beats a precise LRU under this lock.
         while state.bytes + body.len() > self.budget_bytes {
             let Some(victim) = state.eviction.pop_front() else { break };
-            let freed: usize =
-                state.patients.get_mut(&victim).map_or(0, |p| p.pages.drain().map(|(_, page)| page.body.len()).sum());
+            let freed = state.patients.get_mut(&victim).map_or(0, Patient::drop_pages);
             state.bytes -= freed;
         }
         state.bytes += body.len();
@@ -166,12 +172,9 @@ impl PageCache {
 
     /// Applies one announcement from the database.
     pub fn changed(&self, change: &ReadingsChanged) {
-        if *change == ReadingsChanged::Heartbeat {
-            return;
-        }
         let mut state = self.lock();
         match change {
-            ReadingsChanged::Heartbeat => {}
+            ReadingsChanged::Heartbeat => return,
             ReadingsChanged::All => Self::forget_all(&mut state),
             ReadingsChanged::Patients(patients) => {
                 if state.patients.len() + patients.len() > MAX_TRACKED_PATIENTS {
@@ -184,7 +187,7 @@ impl PageCache {
                 for patient in patients {
                     let entry = state.patients.entry(*patient).or_default();
                     entry.changed_at = now;
-                    freed += entry.pages.drain().map(|(_, page)| page.body.len()).sum::<usize>();
+                    freed += entry.drop_pages();
                 }
                 state.bytes -= freed;
             }

@@ -68,6 +68,7 @@ struct Source<'a> {
     offset: i64,
 }
 
+#[derive(Debug)]
 struct Rejected<'a> {
     message: &'a Inbound,
     kind: &'static str,
@@ -84,13 +85,7 @@ struct Rejected<'a> {
 /// blocks its partition, and costs O(log n) extra transactions.
 #[tracing::instrument(skip_all)]
 pub async fn land(pool: &PgPool, topics: &Topics, batch: &[Inbound]) -> Result<Landed> {
-    match land_once(pool, topics, batch).await {
-        Err(e) if e.is_refused_data() => {
-            tracing::warn!(error = %e, messages = batch.len(), "PostgreSQL refused part of a batch; isolating it");
-            land_halves(pool, topics, batch).await
-        }
-        landed => landed,
-    }
+    land_isolating(pool, topics, batch).await
 }
 
 async fn land_once(pool: &PgPool, topics: &Topics, batch: &[Inbound]) -> Result<Landed> {
@@ -100,29 +95,32 @@ async fn land_once(pool: &PgPool, topics: &Topics, batch: &[Inbound]) -> Result<
     Ok(landed)
 }
 
-type Landing<'a> = Pin<Box<dyn Future<Output = Result<Landed>> + Send + 'a>>;
-
-fn land_halves<'a>(pool: &'a PgPool, topics: &'a Topics, batch: &'a [Inbound]) -> Landing<'a> {
+/// [`land_once`], and on refused data the two halves the same way (boxed: it recurses).
+fn land_isolating<'a>(
+    pool: &'a PgPool,
+    topics: &'a Topics,
+    batch: &'a [Inbound],
+) -> Pin<Box<dyn Future<Output = Result<Landed>> + Send + 'a>> {
     Box::pin(async move {
-        let (first, second) = batch.split_at(batch.len() / 2);
-        let mut landed = land_isolating(pool, topics, first).await?;
-        landed.absorb(land_isolating(pool, topics, second).await?);
-        Ok(landed)
-    })
-}
-
-fn land_isolating<'a>(pool: &'a PgPool, topics: &'a Topics, batch: &'a [Inbound]) -> Landing<'a> {
-    Box::pin(async move {
-        match (land_once(pool, topics, batch).await, batch) {
-            (Err(e), [message]) if e.is_refused_data() => {
-                let reason = format!("PostgreSQL refused a value of this message: {}", e.database_message());
-                let mut tx = pool.begin().await?;
-                quarantine(&mut tx, &[Rejected { message, kind: REFUSED_BY_DATABASE, reason }]).await?;
-                tx.commit().await?;
-                Ok(Landed { quarantined: BTreeMap::from([(REFUSED_BY_DATABASE, 1)]), ..Landed::default() })
-            }
-            (Err(e), [_, _, ..]) if e.is_refused_data() => land_halves(pool, topics, batch).await,
-            (landed, _) => landed,
+        match land_once(pool, topics, batch).await {
+            Err(e) if e.is_refused_data() => match batch {
+                [message] => {
+                    tracing::warn!(error = %e, topic = message.topic, partition = message.partition,
+                        offset = message.offset, "PostgreSQL refused a message; quarantined");
+                    let reason = format!("PostgreSQL refused a value of this message: {}", e.database_message());
+                    let mut tx = pool.begin().await?;
+                    quarantine(&mut tx, &[Rejected { message, kind: REFUSED_BY_DATABASE, reason }]).await?;
+                    tx.commit().await?;
+                    Ok(Landed { quarantined: BTreeMap::from([(REFUSED_BY_DATABASE, 1)]), ..Landed::default() })
+                }
+                _ => {
+                    let (first, second) = batch.split_at(batch.len() / 2);
+                    let mut landed = land_isolating(pool, topics, first).await?;
+                    landed.absorb(land_isolating(pool, topics, second).await?);
+                    Ok(landed)
+                }
+            },
+            landed => landed,
         }
     })
 }
@@ -153,7 +151,7 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
     let mut readings: Vec<(Reading, &Inbound)> = Vec::new();
     let mut rejected: Vec<Rejected<'_>> = Vec::new();
     for message in batch {
-        let reject = |e: DecodeError| Rejected { message, kind: e.kind(), reason: printable(&e.to_string()) };
+        let reject = |e: DecodeError| Rejected { message, kind: e.kind(), reason: e.to_string() };
         if message.topic == topics.vitals {
             let reading = ReadingMessage::decode(&message.payload).and_then(|r| {
                 vitals::reading::check_received(r.measured_at, message.received_at)?;
@@ -199,9 +197,7 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
     landed.stored = stored.stored;
     landed.duplicates += stored.duplicates;
     landed.queued = stored.queued;
-    for (message, reason) in stored.conflicts {
-        rejected.push(Rejected { message, kind: CONFLICT, reason });
-    }
+    rejected.extend(stored.conflicts);
 
     for r in &rejected {
         *landed.quarantined.entry(r.kind).or_default() += 1;
@@ -276,8 +272,8 @@ struct Outcome<'m> {
     stored: u64,
     duplicates: u64,
     queued: u64,
-    /// Messages whose reading lost to a different one at the same instant, and why.
-    conflicts: Vec<(&'m Inbound, String)>,
+    /// Readings that lost to a different one at the same instant.
+    conflicts: Vec<Rejected<'m>>,
 }
 
 /// Column arrays of readings, for one `UNNEST`.
@@ -432,6 +428,12 @@ macro_rules! bind_stored {
     };
 }
 
+/// The stored columns (`$1`–`$17`, bound by [`bind_stored`]) as rows named
+/// like [`STORED_COLUMNS`].
+const STORED_INPUT: &str = "UNNEST($1::uuid[], $2::timestamptz[], $3::int2[], $4::int2[], $5::int2[], \
+     $6::int2[], $7::int2[], $8::float8[], $9::bool[], $10::text[], $11::int2[], $12::text[], $13::text[], \
+     $14::text[], $15::text[], $16::int4[], $17::int8[])";
+
 /// Column list of a stored reading, in `READING_INPUT`'s order.
 const STORED_COLUMNS: &str = "patient_id, measured_at, pulse, resp_rate, bp_systolic, bp_diastolic, spo2, \
      temperature, on_oxygen, acvpu, news2, news2_band, trace_id, span_id, source_topic, source_partition, \
@@ -456,20 +458,15 @@ async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m I
         }
         let sql = format!(
             "INSERT INTO vital_signs ({STORED_COLUMNS}) \
-             SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int2[], $4::int2[], $5::int2[], $6::int2[], \
-                 $7::int2[], $8::float8[], $9::bool[], $10::text[], $11::int2[], $12::text[], $13::text[], \
-                 $14::text[], $15::text[], $16::int4[], $17::int8[]) \
+             SELECT * FROM {STORED_INPUT} \
              ON CONFLICT (patient_id, measured_at) DO NOTHING"
         );
         let stored = bind_stored!(sqlx::query(&sql), c).execute(&mut *conn).await?.rows_affected();
         outcome.stored += stored;
-        outcome.duplicates += named.len() as u64 - stored;
-        if stored < named.len() as u64 {
-            for i in conflicting(conn, &c).await? {
-                outcome.duplicates = outcome.duplicates.saturating_sub(1);
-                outcome.conflicts.push((named[i].1, conflict_reason(&c, i)));
-            }
-        }
+        let mut duplicates = named.len() as u64 - stored;
+        let messages: Vec<&Inbound> = named.iter().map(|(_, m)| *m).collect();
+        outcome.conflicts.extend(conflicts(conn, &c, &messages, &mut duplicates).await?);
+        outcome.duplicates += duplicates;
     }
     if nameless.is_empty() {
         return Ok(outcome);
@@ -498,16 +495,13 @@ async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m I
     let (known, stored, queued): (i64, i64, i64) =
         bind_readings(sqlx::query_as(&sql), &c).fetch_one(&mut *conn).await?;
     outcome.stored += stored as u64;
-    // Known but not stored: already stored. Unknown but not queued: already
-    // parked (a redelivery). Both are duplicates.
-    outcome.duplicates += (known - stored) as u64 + (nameless.len() as u64 - known as u64 - queued as u64);
     outcome.queued += queued as u64;
-    if known > stored {
-        for i in conflicting(conn, &c).await? {
-            outcome.duplicates = outcome.duplicates.saturating_sub(1);
-            outcome.conflicts.push((nameless[i].1, conflict_reason(&c, i)));
-        }
-    }
+    // Unknown but not queued: already parked (a redelivery), a duplicate too.
+    outcome.duplicates += nameless.len() as u64 - known as u64 - queued as u64;
+    let mut duplicates = (known - stored) as u64;
+    let messages: Vec<&Inbound> = nameless.iter().map(|(_, m)| *m).collect();
+    outcome.conflicts.extend(conflicts(conn, &c, &messages, &mut duplicates).await?);
+    outcome.duplicates += duplicates;
     Ok(outcome)
 }
 
@@ -518,35 +512,38 @@ async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m I
 /// values; neither is a conflict. Readings that were parked are not
 /// candidates: they were neither stored nor refused.
 async fn conflicting(conn: &mut PgConnection, c: &ReadingColumns<'_>) -> Result<Vec<usize>> {
-    let rows: Vec<i64> = sqlx::query_scalar(
-        "SELECT u.n - 1 FROM UNNEST($1::uuid[], $2::timestamptz[], $3::int2[], $4::int2[], $5::int2[], \
-             $6::int2[], $7::int2[], $8::float8[], $9::bool[], $10::text[], $11::text[], $12::int4[], $13::int8[]) \
-             WITH ORDINALITY AS u(patient_id, measured_at, pulse, resp_rate, bp_systolic, bp_diastolic, spo2, \
-                 temperature, on_oxygen, acvpu, topic, partition, \"offset\", n) \
+    let sql = format!(
+        "SELECT u.n - 1 FROM {STORED_INPUT} WITH ORDINALITY AS u({STORED_COLUMNS}, n) \
          JOIN vital_signs v ON v.patient_id = u.patient_id AND v.measured_at = u.measured_at \
-         WHERE (v.source_topic, v.source_partition, v.source_offset) <> (u.topic, u.partition, u.\"offset\") \
+         WHERE (v.source_topic, v.source_partition, v.source_offset) \
+               <> (u.source_topic, u.source_partition, u.source_offset) \
            AND NOT EXISTS (SELECT 1 FROM ingest_queue q \
-               WHERE (q.topic, q.partition, q.\"offset\") = (u.topic, u.partition, u.\"offset\")) \
+               WHERE (q.topic, q.partition, q.\"offset\") = (u.source_topic, u.source_partition, u.source_offset)) \
            AND (v.pulse, v.resp_rate, v.bp_systolic, v.bp_diastolic, v.spo2, v.temperature, v.on_oxygen, v.acvpu) \
                IS DISTINCT FROM \
-               (u.pulse, u.resp_rate, u.bp_systolic, u.bp_diastolic, u.spo2, u.temperature, u.on_oxygen, u.acvpu)",
-    )
-    .bind(&c.patient)
-    .bind(&c.measured_at)
-    .bind(&c.pulse)
-    .bind(&c.resp_rate)
-    .bind(&c.systolic)
-    .bind(&c.diastolic)
-    .bind(&c.spo2)
-    .bind(&c.temperature)
-    .bind(&c.on_oxygen)
-    .bind(&c.acvpu)
-    .bind(&c.topic)
-    .bind(&c.partition)
-    .bind(&c.offset)
-    .fetch_all(conn)
-    .await?;
+               (u.pulse, u.resp_rate, u.bp_systolic, u.bp_diastolic, u.spo2, u.temperature, u.on_oxygen, u.acvpu)"
+    );
+    let rows: Vec<i64> = bind_stored!(sqlx::query_scalar(&sql), c).fetch_all(conn).await?;
     Ok(rows.into_iter().map(|n| n as usize).collect())
+}
+
+/// Turns the duplicates among `messages` (in `c`'s order) that are really
+/// conflicts into rejections, and takes them off `duplicates`.
+async fn conflicts<'m>(
+    conn: &mut PgConnection,
+    c: &ReadingColumns<'_>,
+    messages: &[&'m Inbound],
+    duplicates: &mut u64,
+) -> Result<Vec<Rejected<'m>>> {
+    if *duplicates == 0 {
+        return Ok(Vec::new());
+    }
+    let found = conflicting(conn, c).await?;
+    *duplicates = duplicates.saturating_sub(found.len() as u64);
+    Ok(found
+        .into_iter()
+        .map(|i| Rejected { message: messages[i], kind: CONFLICT, reason: conflict_reason(c, i) })
+        .collect())
 }
 
 fn conflict_reason(c: &ReadingColumns<'_>, i: usize) -> String {
@@ -629,7 +626,7 @@ async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64)
             Err(e) => rejected.push(Rejected {
                 message,
                 kind: e.kind(),
-                reason: printable(&format!("queued, then no longer valid: {e}")),
+                reason: format!("queued, then no longer valid: {e}"),
             }),
         }
     }
@@ -650,12 +647,7 @@ async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64)
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     sqlx::query("DELETE FROM ingest_queue WHERE id = ANY($1)").bind(&ids).execute(&mut *conn).await?;
     // After the delete: `conflicting` passes over readings still queued.
-    if landed.duplicates > 0 {
-        for i in conflicting(conn, &c).await? {
-            landed.duplicates = landed.duplicates.saturating_sub(1);
-            rejected.push(Rejected { message: promoted[i], kind: CONFLICT, reason: conflict_reason(&c, i) });
-        }
-    }
+    rejected.extend(conflicts(conn, &c, &promoted, &mut landed.duplicates).await?);
     if !rejected.is_empty() {
         tracing::warn!(messages = rejected.len(), "queued readings could not be promoted; quarantined");
         for r in &rejected {
@@ -677,7 +669,8 @@ async fn quarantine(conn: &mut PgConnection, rejected: &[Rejected<'_>]) -> Resul
     let headers: Vec<String> = rejected.iter().map(|r| headers_json(&r.message.headers)).collect();
     let payload: Vec<&[u8]> = rejected.iter().map(|r| r.message.payload.as_slice()).collect();
     let kind: Vec<&str> = rejected.iter().map(|r| r.kind).collect();
-    let reason: Vec<&str> = rejected.iter().map(|r| r.reason.as_str()).collect();
+    // A reason may quote the input, NUL included, which `text` refuses.
+    let reason: Vec<String> = rejected.iter().map(|r| printable(&r.reason)).collect();
     let received_at: Vec<DateTime<Utc>> = rejected.iter().map(|r| r.message.received_at).collect();
     sqlx::query(
         "INSERT INTO ingest_quarantine (topic, partition, \"offset\", message_key, headers, payload, error_kind, \
