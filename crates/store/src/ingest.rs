@@ -464,8 +464,7 @@ async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m I
         let stored = bind_stored!(sqlx::query(&sql), c).execute(&mut *conn).await?.rows_affected();
         outcome.stored += stored;
         let mut duplicates = named.len() as u64 - stored;
-        let messages: Vec<&Inbound> = named.iter().map(|(_, m)| *m).collect();
-        outcome.conflicts.extend(conflicts(conn, &c, &messages, &mut duplicates).await?);
+        outcome.conflicts.extend(conflicts(conn, &c, |i| named[i].1, &mut duplicates).await?);
         outcome.duplicates += duplicates;
     }
     if nameless.is_empty() {
@@ -499,8 +498,7 @@ async fn store_or_queue<'m>(conn: &mut PgConnection, readings: &[(Reading, &'m I
     // Unknown but not queued: already parked (a redelivery), a duplicate too.
     outcome.duplicates += nameless.len() as u64 - known as u64 - queued as u64;
     let mut duplicates = (known - stored) as u64;
-    let messages: Vec<&Inbound> = nameless.iter().map(|(_, m)| *m).collect();
-    outcome.conflicts.extend(conflicts(conn, &c, &messages, &mut duplicates).await?);
+    outcome.conflicts.extend(conflicts(conn, &c, |i| nameless[i].1, &mut duplicates).await?);
     outcome.duplicates += duplicates;
     Ok(outcome)
 }
@@ -527,12 +525,13 @@ async fn conflicting(conn: &mut PgConnection, c: &ReadingColumns<'_>) -> Result<
     Ok(rows.into_iter().map(|n| n as usize).collect())
 }
 
-/// Turns the duplicates among `messages` (in `c`'s order) that are really
+/// Turns the duplicates among the readings in `c` (`message(i)` is the
+/// message of reading `i`) that are really
 /// conflicts into rejections, and takes them off `duplicates`.
 async fn conflicts<'m>(
     conn: &mut PgConnection,
     c: &ReadingColumns<'_>,
-    messages: &[&'m Inbound],
+    message: impl Fn(usize) -> &'m Inbound,
     duplicates: &mut u64,
 ) -> Result<Vec<Rejected<'m>>> {
     if *duplicates == 0 {
@@ -542,7 +541,7 @@ async fn conflicts<'m>(
     *duplicates = duplicates.saturating_sub(found.len() as u64);
     Ok(found
         .into_iter()
-        .map(|i| Rejected { message: messages[i], kind: CONFLICT, reason: conflict_reason(c, i) })
+        .map(|i| Rejected { message: message(i), kind: CONFLICT, reason: conflict_reason(c, i) })
         .collect())
 }
 
@@ -647,7 +646,7 @@ async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, limit: i64)
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     sqlx::query("DELETE FROM ingest_queue WHERE id = ANY($1)").bind(&ids).execute(&mut *conn).await?;
     // After the delete: `conflicting` passes over readings still queued.
-    rejected.extend(conflicts(conn, &c, &promoted, &mut landed.duplicates).await?);
+    rejected.extend(conflicts(conn, &c, |i| promoted[i], &mut landed.duplicates).await?);
     if !rejected.is_empty() {
         tracing::warn!(messages = rejected.len(), "queued readings could not be promoted; quarantined");
         for r in &rejected {
