@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use clap::Parser as _;
+use store::DatabaseUrl;
 use tokio::sync::watch;
 use vitals::wire::{PATIENTS_TOPIC, VITALS_TOPIC};
 
@@ -14,8 +15,8 @@ use crate::broker::EmbeddedBroker;
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// PostgreSQL to store the ward in (`make demo` starts a throwaway one).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: String,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = store::DatabaseUrlParser)]
+    pub database_url: DatabaseUrl,
     /// How many patients the emulator admits.
     #[arg(long, env = "PATIENTS", default_value_t = 12)]
     pub patients: u32,
@@ -64,7 +65,7 @@ pub async fn run_with(
         "--kafka-bootstrap-servers",
         &bootstrap,
         "--database-url",
-        &args.database_url,
+        args.database_url.expose(),
         "--port",
         &args.data_port.to_string(),
     ])?)
@@ -72,7 +73,7 @@ pub async fn run_with(
     let monitor = monitor_service::Service::start(monitor_service::Config::try_parse_from([
         "monitor-service",
         "--database-url",
-        &args.database_url,
+        args.database_url.expose(),
         "--port",
         &args.api_port.to_string(),
         "--metrics-interval",
@@ -142,4 +143,21 @@ fn report(service: &str, outcome: Result<anyhow::Result<()>, tokio::task::JoinEr
 
 pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     run_with(args, shutdown, |_| {}).await
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::{Cli, Command};
+
+    #[test]
+    fn the_demo_config_never_shows_the_password() {
+        let cli = Cli::try_parse_from(["icu", "demo", "--database-url", "postgres://ward:p@ss@db/icu"]).unwrap();
+        let Command::Demo(args) = &cli.command else { panic!("expected the demo") };
+        let shown = format!("{cli:?} {args:?}");
+        assert!(!shown.contains("p@ss") && !shown.contains("p%40ss"), "{shown}");
+        assert!(shown.contains("postgres://ward:***@db/icu"), "{shown}");
+        assert_eq!(args.database_url.expose(), "postgres://ward:p%40ss@db/icu", "handed on to the services as given");
+    }
 }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 async fn the_ward_shows_every_emulated_patient_with_a_fresh_reading() {
     let db = TestDatabase::fresh().await;
     let args = DemoArgs {
-        database_url: db.url.clone(),
+        database_url: db.url.parse().unwrap(),
         patients: 6,
         interval: "0.3".into(),
         seed: 7,

@@ -20,7 +20,7 @@ pub struct Config {
     #[arg(long, env = "PORT", default_value_t = 8002)]
     pub port: u16,
     /// Prefix of the ward's API routes ("" for none).
-    #[arg(long, env = "API_PREFIX", default_value = "/api/v1", value_parser = parse_prefix)]
+    #[arg(long, env = "API_PREFIX", default_value = "/api/v1", value_parser = telemetry::parse_api_prefix)]
     pub api_prefix: String,
     /// Database connections this replica may hold.
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -91,20 +91,6 @@ fn parse_origins(text: &str) -> Result<CorsOrigins, String> {
     Ok(CorsOrigins::List(list))
 }
 
-fn parse_prefix(text: &str) -> Result<String, String> {
-    let prefix = text.trim_end_matches('/');
-    if prefix.is_empty() {
-        return Ok(String::new());
-    }
-    if !prefix.starts_with('/') {
-        return Err(format!("{text:?} must start with `/`, like /api/v1"));
-    }
-    if prefix.contains(['{', '}', '*', '?', '#', ' ']) {
-        return Err(format!("{text:?} may hold only plain path segments, like /api/v1"));
-    }
-    Ok(prefix.to_owned())
-}
-
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
     // A millisecond at least: timers cannot tick at zero.
@@ -152,6 +138,8 @@ mod tests {
             (&["--page-cache-heartbeat", "1e-10"][..], "from 0.001 to 86400"),
             (&["--metrics-interval", "soon"][..], "not a number"),
             (&["--api-prefix", "api"][..], "must start with"),
+            (&["--api-prefix", "/:v1"][..], "only letters, digits"),
+            (&["--api-prefix", "/{x}"][..], "only letters, digits"),
             (&["--cors-origins", "*,https://a.example"][..], "cannot be combined"),
             (&["--cors-origins", "ward.example"][..], "is not an origin"),
             (&["--db-pool-size", "0"][..], "db-pool-size"),

@@ -54,7 +54,7 @@ pub struct Config {
     #[arg(long, env = "PORT", default_value_t = 8000)]
     pub port: u16,
     /// Prefix of the control API's routes.
-    #[arg(long, env = "API_PREFIX", default_value = "/api/v1", value_parser = parse_prefix)]
+    #[arg(long, env = "API_PREFIX", default_value = "/api/v1", value_parser = telemetry::parse_api_prefix)]
     pub api_prefix: String,
     /// Debug logging.
     #[arg(long, env = "DEBUG")]
@@ -105,17 +105,6 @@ fn parse_topic(s: &str) -> Result<String, String> {
     if valid { Ok(s.to_owned()) } else { Err(format!("{s:?} is not a Kafka topic name ([a-zA-Z0-9._-], 1–249)")) }
 }
 
-fn parse_prefix(s: &str) -> Result<String, String> {
-    let trimmed = s.trim_end_matches('/');
-    if trimmed.is_empty() {
-        return Ok(String::new());
-    }
-    if !trimmed.starts_with('/') {
-        return Err(format!("{s:?} must start with '/'"));
-    }
-    Ok(trimmed.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -163,6 +152,8 @@ mod tests {
             (&["--name", "Ada", "--condition", "hiccups"][..], "allowed: stable"),
             (&["--kafka-topic", "no spaces"][..], "topic name"),
             (&["--api-prefix", "api"][..], "must start with"),
+            (&["--api-prefix", "/:v1"][..], "only letters, digits"),
+            (&["--api-prefix", "/*rest"][..], "only letters, digits"),
         ] {
             let err = parse(args).expect_err(&format!("{args:?} must be rejected")).to_string();
             assert!(err.contains(needle), "{args:?}: {err}");
