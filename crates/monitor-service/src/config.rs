@@ -47,6 +47,17 @@ pub struct Config {
     /// meanwhile), which bounds how stale a page can be on a dead connection.
     #[arg(long, env = "PAGE_CACHE_HEARTBEAT", default_value = "5", value_parser = parse_seconds)]
     pub page_cache_heartbeat: Duration,
+    /// Export the ward as Prometheus gauges on `/metrics` (latest vitals,
+    /// NEWS2, reading age and staleness per patient; one ward query per
+    /// scrape at most once a second). `false` for a very large ward.
+    #[arg(long, env = "WARD_GAUGES", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(),
+          action = clap::ArgAction::Set)]
+    pub ward_gauges: bool,
+    /// At most this many patients get ward gauges (10 series each), the
+    /// worst NEWS2 first; `icu_ward_patients` still counts all.
+    #[arg(long, env = "WARD_GAUGES_MAX_PATIENTS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub ward_gauges_max_patients: u32,
     /// Debug logging.
     #[arg(long, env = "DEBUG")]
     pub debug: bool,
@@ -119,6 +130,18 @@ mod tests {
         assert_eq!(config.metrics_interval, Duration::from_secs(5));
         assert_eq!(config.stale_after(), Duration::from_secs(15));
         assert_eq!(config.cors_origins, CorsOrigins::None);
+        assert!(config.ward_gauges);
+        assert_eq!(config.ward_gauges_max_patients, 1000);
+    }
+
+    #[test]
+    fn ward_gauges_turn_off_with_any_usual_spelling() {
+        for off in ["false", "off", "0", "no"] {
+            assert!(!parse(&["--ward-gauges", off]).unwrap().ward_gauges, "{off}");
+        }
+        assert!(parse(&["--ward-gauges", "on"]).unwrap().ward_gauges);
+        assert!(parse(&["--ward-gauges", "maybe"]).is_err());
+        assert!(parse(&["--ward-gauges-max-patients", "0"]).is_err());
     }
 
     #[test]

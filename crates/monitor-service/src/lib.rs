@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod page_cache;
 pub mod paging;
 pub mod views;
+pub mod ward_gauges;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,6 +39,7 @@ use crate::api::AppState;
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
 use crate::page_cache::{CacheMetrics, PageCache};
+use crate::ward_gauges::WardGauges;
 
 /// How often readiness pings the database, and how long a ping may take.
 const PING_EVERY: Duration = Duration::from_secs(2);
@@ -74,11 +76,24 @@ impl Service {
             config.page_cache_max_age,
             CacheMetrics::register(&mut registry),
         ));
+        let ward = config.ward_gauges.then(|| {
+            WardGauges::register(
+                &mut registry,
+                pool.clone(),
+                config.stale_after(),
+                config.ward_gauges_max_patients as usize,
+            )
+        });
         let readiness = Readiness::default();
         readiness.set(true);
         let spec = openapi::document(&config.api_prefix)?;
         let state = Arc::new(AppState { pool: pool.clone(), stale_after: config.stale_after(), pages: pages.clone() });
-        let app = router(&config, state, spec, http_metrics, Arc::new(registry), readiness.clone());
+        let ops = telemetry::ops_router(Arc::new(registry), readiness.clone());
+        let ops = match ward {
+            Some(ward) => ops.layer(middleware::from_fn_with_state(ward, ward_gauges::refresh_before_scrape)),
+            None => ops,
+        };
+        let app = router(&config, state, spec, http_metrics, ops);
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
         tracing::info!(
@@ -123,8 +138,7 @@ fn router(
     state: Arc<AppState>,
     spec: serde_json::Value,
     http_metrics: HttpMetrics,
-    registry: Arc<Registry>,
-    readiness: Readiness,
+    ops: Router,
 ) -> Router {
     let mut api = Router::new();
     for (_, path, handler) in api::routes(&config.api_prefix) {
@@ -134,7 +148,7 @@ fn router(
     let app = api
         .with_state(state)
         .merge(docs)
-        .merge(telemetry::ops_router(registry, readiness))
+        .merge(ops)
         .fallback(|| async {
             ApiError::Rejected {
                 status: StatusCode::NOT_FOUND,

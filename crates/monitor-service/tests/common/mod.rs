@@ -26,7 +26,7 @@ impl<'a> Ward<'a> {
         Ward { db, offset: 0 }
     }
 
-    async fn land(&mut self, topic: &str, payloads: Vec<Value>) {
+    pub async fn land(&mut self, topic: &str, payloads: Vec<Value>) {
         let batch: Vec<Inbound> = payloads
             .into_iter()
             .map(|p| {
