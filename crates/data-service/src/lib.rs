@@ -20,6 +20,7 @@ use rdkafka::consumer::Consumer as _;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use telemetry::Readiness;
+use telemetry::http::HttpMetrics;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -35,6 +36,7 @@ pub struct Service {
     pool: PgPool,
     consumer: Arc<IngestConsumer>,
     metrics: Metrics,
+    http_metrics: HttpMetrics,
     registry: Arc<Registry>,
     readiness: Readiness,
     listener: TcpListener,
@@ -54,6 +56,8 @@ impl Service {
         store::migrate(&pool).await.context("migrating the database")?;
         let consumer = Arc::new(consumer::create_consumer(&config).context("creating the Kafka consumer")?);
         let mut registry = Registry::default();
+        telemetry::http::register_build_info(&mut registry, "data-service", env!("CARGO_PKG_VERSION"));
+        let http_metrics = HttpMetrics::register(&mut registry);
         let metrics = Metrics::register(&mut registry);
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
@@ -66,7 +70,7 @@ impl Service {
             address = %listener.local_addr()?,
             "data-service started"
         );
-        Ok(Service { config, pool, consumer, metrics, registry: Arc::new(registry), readiness, listener })
+        Ok(Service { config, pool, consumer, metrics, http_metrics, registry: Arc::new(registry), readiness, listener })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -82,7 +86,10 @@ impl Service {
         let wait = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let app = telemetry::ops_router(self.registry.clone(), self.readiness.clone());
+        let app = telemetry::http::instrument(
+            telemetry::ops_router(self.registry.clone(), self.readiness.clone()),
+            self.http_metrics.clone(),
+        );
         let health = Health::new(self.readiness.clone());
         let server = tokio::spawn(
             axum::serve(self.listener, app).with_graceful_shutdown(wait(rest_stopped.clone())).into_future(),

@@ -76,6 +76,8 @@ async fn valid_readings_are_stored_once_and_each_bad_message_is_quarantined() {
             && service.metric("icu_ingest_stored_total").await == 200.0
     })
     .await;
+    assert_eq!(service.metric(r#"icu_build_info{service="data-service""#).await, 1.0);
+    assert!(service.metric(r#"icu_http_requests_total{method="GET",route="/metrics",status="200"}"#).await >= 1.0);
     service.stop().await;
 }
 

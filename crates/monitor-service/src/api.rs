@@ -51,7 +51,7 @@ fn patient_uuid(path: Result<Path<String>, PathRejection>) -> Result<Uuid, ApiEr
 }
 
 async fn list_patients(State(state): State<Shared>) -> Result<Json<PatientList>, ApiError> {
-    let patients = store::ward::patients(&state.pool).await.map_err(ApiError::from_store)?;
+    let patients = store::ward::patients(&state.pool).await?;
     let now = Utc::now();
     let stale_after = stale_after(&state);
     Ok(Json(PatientList { patients: patients.into_iter().map(|p| PatientView::new(p, now, stale_after)).collect() }))
@@ -62,7 +62,7 @@ async fn get_patient(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PatientView>, ApiError> {
     let uuid = patient_uuid(path)?;
-    let patient = store::ward::patient(&state.pool, uuid).await.map_err(ApiError::from_store)?;
+    let patient = store::ward::patient(&state.pool, uuid).await?;
     let patient = patient.ok_or(ApiError::UnknownPatient(uuid))?;
     Ok(Json(PatientView::new(patient, Utc::now(), stale_after(&state))))
 }
@@ -82,7 +82,7 @@ async fn list_readings(
         Lookup::Miss(ticket) => Some(ticket),
         Lookup::Bypass => None,
     };
-    let readings = store::ward::readings(&state.pool, uuid, page.range).await.map_err(ApiError::from_store)?;
+    let readings = store::ward::readings(&state.pool, uuid, page.range).await?;
     let mut readings = readings.ok_or(ApiError::UnknownPatient(uuid))?;
     let more = readings.len() > page.limit as usize;
     readings.truncate(page.limit as usize);

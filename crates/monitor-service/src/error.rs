@@ -1,10 +1,14 @@
 //! Every error the API answers with, and the one place that turns them into
-//! RFC 9457 `application/problem+json`.
+//! RFC 9457 `application/problem+json`. A store error becomes an `ApiError`
+//! through one `From` (so a bare `?` maps a pool timeout to 503 like any
+//! other path); the cause of a server error travels to the log in the
+//! response's extensions (`telemetry::http` logs it), never into the body.
 
 use axum::body::{Body, to_bytes};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use telemetry::Problem;
+use telemetry::http::ErrorCause;
 
 /// Why a request could not be answered.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +27,7 @@ pub enum ApiError {
     #[error("the database is unavailable: {0}")]
     Unavailable(#[source] store::Error),
     #[error("internal error: {0}")]
-    Store(#[from] store::Error),
+    Store(#[source] store::Error),
     #[error("internal error: encoding the response: {0}")]
     Encode(#[source] serde_json::Error),
 }
@@ -54,10 +58,12 @@ impl ApiError {
             ApiError::Store(_) | ApiError::Encode(_) => "internal",
         }
     }
+}
 
-    /// A store error is "unavailable" when the database did not answer in
-    /// time (pool exhausted or unreachable): a retry may succeed.
-    pub fn from_store(error: store::Error) -> Self {
+impl From<store::Error> for ApiError {
+    /// "Unavailable" when the database did not answer in time (pool
+    /// exhausted or unreachable): a retry may succeed. Anything else is ours.
+    fn from(error: store::Error) -> Self {
         match &error {
             store::Error::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed) => {
                 ApiError::Unavailable(error)
@@ -71,15 +77,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let problem = match &self {
-            // The cause stays in the log; the client learns only that it failed.
+            // The cause goes to the log (below); the client learns only that it failed.
             ApiError::Store(_) | ApiError::Unavailable(_) => {
-                tracing::error!(error = %self, "request failed");
                 Problem::new(status, self.kind(), "the ward's database could not answer; try again")
             }
-            ApiError::Encode(_) => {
-                tracing::error!(error = %self, "request failed");
-                Problem::new(status, self.kind(), "the response could not be encoded")
-            }
+            ApiError::Encode(_) => Problem::new(status, self.kind(), "the response could not be encoded"),
             ApiError::InvalidUuid { .. } => {
                 Problem::new(status, self.kind(), self.to_string()).with("parameter", "uuid")
             }
@@ -91,7 +93,11 @@ impl IntoResponse for ApiError {
             }
             ApiError::Rejected { .. } => Problem::new(status, self.kind(), self.to_string()),
         };
-        problem.into_response()
+        let mut response = problem.into_response();
+        if status.is_server_error() {
+            response.extensions_mut().insert(ErrorCause(self.to_string()));
+        }
+        response
     }
 }
 
@@ -137,4 +143,36 @@ pub async fn problem_for_plain_errors(response: Response) -> Response {
         parts.headers.insert(name, value.clone());
     }
     Response::from_parts(parts, Body::new(problem_body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_timeout() -> Result<(), store::Error> {
+        Err(store::Error::Database(sqlx::Error::PoolTimedOut))
+    }
+
+    #[test]
+    fn a_bare_question_mark_answers_a_pool_timeout_with_503() {
+        let answer = || -> Result<(), ApiError> {
+            pool_timeout()?;
+            Ok(())
+        };
+        let error = answer().unwrap_err();
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE, "{error:?}");
+        assert_eq!(error.kind(), "unavailable");
+        let other: ApiError = store::Error::Database(sqlx::Error::RowNotFound).into();
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_server_error_carries_its_cause_to_the_log_not_to_the_client() {
+        let response = ApiError::from(pool_timeout().unwrap_err()).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let cause = response.extensions().get::<ErrorCause>().expect("a cause for the log");
+        assert!(cause.0.contains("pool timed out"), "{cause:?}");
+        let refused = ApiError::invalid("limit", "too many").into_response();
+        assert!(refused.extensions().get::<ErrorCause>().is_none(), "client errors are not ours to log");
+    }
 }

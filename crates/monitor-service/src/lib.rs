@@ -8,7 +8,6 @@ pub mod announcements;
 pub mod api;
 pub mod config;
 pub mod error;
-pub mod metrics;
 pub mod openapi;
 pub mod page_cache;
 pub mod paging;
@@ -28,6 +27,7 @@ use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use telemetry::Readiness;
+use telemetry::http::HttpMetrics;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -37,7 +37,6 @@ pub use config::{Config, CorsOrigins};
 
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::metrics::HttpMetrics;
 use crate::page_cache::{CacheMetrics, PageCache};
 use crate::ward_gauges::WardGauges;
 
@@ -70,6 +69,7 @@ impl Service {
         // start first on an empty database.
         store::migrate(&pool).await.context("migrating the database")?;
         let mut registry = Registry::default();
+        telemetry::http::register_build_info(&mut registry, "monitor-service", env!("CARGO_PKG_VERSION"));
         let http_metrics = HttpMetrics::register(&mut registry);
         let pages = Arc::new(PageCache::new(
             config.page_cache_mb as usize * 1024 * 1024,
@@ -131,8 +131,9 @@ impl Service {
     }
 }
 
-/// The whole HTTP surface: API, contract and Swagger UI, probes and metrics;
-/// every error as problem+json; CORS as configured.
+/// The whole HTTP surface: API, contract and Swagger UI, probes and metrics,
+/// each request in a span and measured; every error as problem+json; CORS as
+/// configured.
 fn router(
     config: &Config,
     state: Arc<AppState>,
@@ -145,19 +146,11 @@ fn router(
         api = api.route(&path, handler);
     }
     let docs: Router = SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", spec).into();
-    let app = api
-        .with_state(state)
-        .merge(docs)
-        .merge(ops)
-        .fallback(|| async {
-            ApiError::Rejected {
-                status: StatusCode::NOT_FOUND,
-                detail: "no such route; see /openapi.json or /docs".into(),
-            }
-        })
-        // route_layer: only matched routes are measured, labelled by template.
-        .route_layer(middleware::from_fn_with_state(http_metrics, metrics::track))
-        .layer(middleware::map_response(error::problem_for_plain_errors));
+    let app = api.with_state(state).merge(docs).merge(ops).fallback(|| async {
+        ApiError::Rejected { status: StatusCode::NOT_FOUND, detail: "no such route; see /openapi.json or /docs".into() }
+    });
+    let app =
+        telemetry::http::instrument(app, http_metrics).layer(middleware::map_response(error::problem_for_plain_errors));
     match cors(&config.cors_origins) {
         Some(layer) => app.layer(layer),
         None => app,

@@ -265,3 +265,56 @@ async fn a_listening_connection_that_falls_silent_is_replaced() {
     api.page_headed_by_a_new_reading(&mut ward, p, &path).await;
     api.stop().await;
 }
+
+#[tokio::test]
+async fn invented_methods_on_real_paths_add_no_metric_series() {
+    let db = TestDatabase::fresh().await;
+    let api = Running::start(&db, &[]).await;
+    let client = reqwest::Client::new();
+    for i in 0..20 {
+        let invented = reqwest::Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        problem(client.request(invented, api.url("/api/v1/patients")).send().await.unwrap(), 405).await;
+        problem(api.get(&format!("/api/v1/nowhere/{i}")).await, 404).await;
+    }
+    api.json("/api/v1/patients").await;
+    let text = api.get("/metrics").await.text().await.unwrap();
+    let requests: Vec<&str> = text.lines().filter(|l| l.starts_with("icu_http_requests_total{")).collect();
+    assert!(!requests.iter().any(|l| l.contains("BREW") || l.contains("nowhere")), "{requests:#?}");
+    let other = r#"icu_http_requests_total{method="other",route="/api/v1/patients",status="405"}"#;
+    assert_eq!(api.metric(other).await, Some(20.0), "{requests:#?}");
+    let unmatched = r#"icu_http_requests_total{method="GET",route="unmatched",status="404"}"#;
+    assert_eq!(api.metric(unmatched).await, Some(20.0), "{requests:#?}");
+    let version = env!("CARGO_PKG_VERSION");
+    let build = format!(r#"icu_build_info{{service="monitor-service",version="{version}"}}"#);
+    assert_eq!(api.metric(&build).await, Some(1.0), "{text}");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_that_cannot_answer_in_time_is_a_503_problem() {
+    use sqlx::Connection as _;
+    let db = TestDatabase::fresh().await;
+    let mut ward = Ward::new(&db);
+    let patient = ward.admit("Waiting", "07").await;
+    // One connection, no cache: a request stuck behind a lock holds the pool.
+    let api = Running::start(&db, &["--db-pool-size", "1", "--page-cache-mb", "0"]).await;
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("LOCK TABLE patients IN ACCESS EXCLUSIVE MODE").execute(&mut locker).await.unwrap();
+    let stuck = tokio::spawn(reqwest::get(api.url("/api/v1/patients")));
+    // The stuck request has the connection once the lock shows a waiter.
+    loop {
+        let waiting: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_locks WHERE NOT granted").fetch_one(&db.pool).await.unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let body = problem(api.get(&format!("/api/v1/patients/{patient}")).await, 503).await;
+    assert_eq!(body["type"], "/problems/unavailable");
+    assert!(!body.to_string().contains("pool"), "internals stay in the log: {body}");
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    assert_eq!(stuck.await.unwrap().unwrap().status(), 200, "the stuck request finishes once the lock goes");
+    api.stop().await;
+}

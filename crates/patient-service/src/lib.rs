@@ -21,6 +21,7 @@ use anyhow::Context as _;
 use chrono::{DurationRound, TimeDelta, Utc};
 use prometheus_client::registry::Registry;
 use telemetry::Readiness;
+use telemetry::http::HttpMetrics;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use vitals::{Admission, AdmissionMessage};
@@ -42,6 +43,7 @@ pub struct Service {
     ward: Arc<Ward>,
     publisher: Arc<Publisher>,
     metrics: Metrics,
+    http_metrics: HttpMetrics,
     registry: Arc<Registry>,
     readiness: Readiness,
     listener: TcpListener,
@@ -55,6 +57,8 @@ impl Service {
         let admitted_at = Utc::now().duration_trunc(TimeDelta::milliseconds(1))?;
         let ward = Arc::new(Ward::new(&config.mode(), config.seed, admitted_at));
         let mut registry = Registry::default();
+        telemetry::http::register_build_info(&mut registry, "patient-service", env!("CARGO_PKG_VERSION"));
+        let http_metrics = HttpMetrics::register(&mut registry);
         let metrics = Metrics::register(&mut registry);
         metrics.patients.set(ward.len() as i64);
         let settings = PublisherSettings {
@@ -78,6 +82,7 @@ impl Service {
             ward,
             publisher,
             metrics,
+            http_metrics,
             registry: Arc::new(registry),
             readiness: Readiness::default(),
             listener,
@@ -99,6 +104,7 @@ impl Service {
 
         let app = http::router(&self.config.api_prefix, self.ward.clone())
             .merge(telemetry::ops_router(self.registry.clone(), self.readiness.clone()));
+        let app = telemetry::http::instrument(app, self.http_metrics.clone());
         let server =
             tokio::spawn(axum::serve(self.listener, app).with_graceful_shutdown(wait(stopped.clone())).into_future());
         let probe = tokio::spawn(probe(

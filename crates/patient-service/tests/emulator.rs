@@ -251,6 +251,13 @@ async fn conditions_change_over_the_control_api_and_errors_are_problems() {
     let one: serde_json::Value =
         client.get(emulator.url(&format!("/api/v1/patients/{uuid}"))).send().await.unwrap().json().await.unwrap();
     assert_eq!(one["condition"], "sepsis");
+
+    // Measured by route template and bounded method, with the build's identity.
+    let condition = [r#"method="PUT""#, r#"route="/api/v1/patients/{uuid}/condition""#];
+    assert_eq!(emulator.metric("icu_http_requests_total", &[&condition[..], &[r#"status="200""#]].concat()).await, 1.0);
+    assert_eq!(emulator.metric("icu_http_requests_total", &[&condition[..], &[r#"status="422""#]].concat()).await, 1.0);
+    let version = format!(r#"version="{}""#, env!("CARGO_PKG_VERSION"));
+    assert_eq!(emulator.metric("icu_build_info", &[r#"service="patient-service""#, &version]).await, 1.0);
     emulator.stop().await;
 }
 

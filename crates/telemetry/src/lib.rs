@@ -1,7 +1,12 @@
 //! Plumbing every service shares, written once: logs, probes, metrics
-//! endpoint, problem responses and the shutdown signal.
+//! endpoint, HTTP instrumentation (request spans, RED metrics, failure log),
+//! problem responses, the `API_PREFIX` parser and the shutdown signal.
+//! librdkafka's log forwarding is behind the `kafka` feature, so a service
+//! without Kafka (monitor-service) does not link librdkafka.
 
 pub mod api_prefix;
+pub mod http;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod logging;
 pub mod ops;
