@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::page_cache::{Lookup, PageCache};
-use crate::paging::{ReadingQuery, encode_cursor};
-use crate::views::{PatientList, PatientView, ReadingPage, ReadingView};
+use crate::paging::{ReadingQuery, encode_cursor, next_link};
+use crate::views::{OriginalReading, PatientList, PatientView, ReadingPage, ReadingView};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -29,6 +29,9 @@ pub struct AppState {
 
 pub type Shared = Arc<AppState>;
 
+/// The original assignment's path (outside `API_PREFIX`).
+pub const ORIGINAL_READINGS: &str = "/patient/{uuid}/metrics";
+
 /// Every API route: method, path (under `prefix` unless it is the original
 /// assignment's path), handler.
 pub fn routes(prefix: &str) -> Vec<(Method, String, MethodRouter<Shared>)> {
@@ -36,8 +39,8 @@ pub fn routes(prefix: &str) -> Vec<(Method, String, MethodRouter<Shared>)> {
         (Method::GET, format!("{prefix}/patients"), get(list_patients)),
         (Method::GET, format!("{prefix}/patients/{{uuid}}"), get(get_patient)),
         (Method::GET, format!("{prefix}/patients/{{uuid}}/metrics"), get(list_readings)),
-        // The original assignment's path, kept for its clients.
-        (Method::GET, "/patient/{uuid}/metrics".to_owned(), get(list_readings)),
+        // The original assignment's path, in the original shape, for its clients.
+        (Method::GET, ORIGINAL_READINGS.to_owned(), get(list_original_readings)),
     ]
 }
 
@@ -94,6 +97,38 @@ async fn list_readings(
         state.pages.insert(uuid, page.range, ticket, body.clone());
     }
     Ok(json(body))
+}
+
+/// The original assignment's answer: a JSON array of readings in the seed
+/// format's field names, newest first, the same parameters as the ward's
+/// route; the next page, if any, in a `Link: <…>; rel="next"` header. Not
+/// cached (the page cache holds the ward route's pages).
+async fn list_original_readings(
+    State(state): State<Shared>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ReadingQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let uuid = patient_uuid(path)?;
+    let Query(query) = query.map_err(|e| ApiError::Rejected { status: e.status(), detail: e.body_text() })?;
+    let page = query.check()?;
+    let name = store::ward::patient_name(&state.pool, uuid).await?.ok_or(ApiError::UnknownPatient(uuid))?;
+    // A patient discharged between the two queries shows as known with no readings.
+    let mut readings = store::ward::readings(&state.pool, uuid, page.range).await?.unwrap_or_default();
+    let more = readings.len() > page.limit as usize;
+    readings.truncate(page.limit as usize);
+    let next = if more { readings.last().map(|r| r.measured_at) } else { None };
+    let body: Vec<OriginalReading> = readings.into_iter().map(|r| OriginalReading::new(uuid, &name, r)).collect();
+    let body = Bytes::from(serde_json::to_vec(&body).map_err(ApiError::Encode)?);
+    let mut response = json(body);
+    if let Some(last) = next {
+        let path = ORIGINAL_READINGS.replace("{uuid}", &uuid.to_string());
+        let link = next_link(&path, &page, last);
+        // Built from a UUID, RFC 3339 times and a number, all percent-encoded: always a valid header.
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 /// A JSON body encoded earlier (the page cache holds bodies, not values).

@@ -75,6 +75,19 @@ pub fn encode_cursor(last: DateTime<Utc>) -> String {
     last.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// `Link` to the page after the one ending at `last` (RFC 8288, a reference
+/// relative to the request): the same `from` and `limit`, the cursor at `last`
+/// (which is before any `to`, so `to` is implied).
+pub fn next_link(path: &str, page: &Page, last: DateTime<Utc>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(from) = page.range.from {
+        query.append_pair("from", &encode_cursor(from));
+    }
+    query.append_pair("limit", &page.limit.to_string());
+    query.append_pair("cursor", &encode_cursor(last));
+    format!("<{path}?{}>; rel=\"next\"", query.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +126,17 @@ mod tests {
         assert_eq!(parameter_of(query(None, Some("2026-13-01"), None, None).check().unwrap_err()), "to");
         assert_eq!(parameter_of(query(Some("2026-11-24T09:00:00Z"), Some(t), None, None).check().unwrap_err()), "to");
         assert!(query(Some(t), Some(t), None, None).check().is_ok(), "an empty range is a valid question");
+    }
+
+    #[test]
+    fn the_next_link_keeps_from_and_limit_and_encodes_offsets() {
+        let page =
+            query(Some("2026-11-24T08:00:00+01:00"), Some("2026-11-25T00:00:00Z"), Some("3"), None).check().unwrap();
+        let last = DateTime::parse_from_rfc3339("2026-11-24T09:00:00.5Z").unwrap().to_utc();
+        assert_eq!(
+            next_link("/patient/x/metrics", &page, last),
+            "</patient/x/metrics?from=2026-11-24T07%3A00%3A00.000000Z&limit=3&cursor=2026-11-24T09%3A00%3A00.500000Z>; rel=\"next\""
+        );
     }
 
     #[test]

@@ -87,3 +87,40 @@ pub struct ReadingPage {
     pub readings: Vec<ReadingView>,
     pub next_cursor: Option<String>,
 }
+
+/// A reading as the original assignment's clients read it from
+/// `/patient/{uuid}/metrics`: the seed wire format's fields, one object per
+/// reading, `on_oxygen` and `acvpu` only when the monitor said.
+#[derive(Debug, Serialize)]
+pub struct OriginalReading {
+    pub uuid: Uuid,
+    pub name: String,
+    pub timestamp: DateTime<Utc>,
+    pub pulse: i16,
+    pub resp_rate: i16,
+    /// `"120/80"`.
+    pub bp: String,
+    pub spo2: i16,
+    pub temperature: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_oxygen: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acvpu: Option<String>,
+}
+
+impl OriginalReading {
+    pub fn new(uuid: Uuid, name: &str, r: StoredReading) -> Self {
+        OriginalReading {
+            uuid,
+            name: name.to_owned(),
+            timestamp: r.measured_at,
+            pulse: r.pulse,
+            resp_rate: r.resp_rate,
+            bp: format!("{}/{}", r.bp_systolic, r.bp_diastolic),
+            spo2: r.spo2,
+            temperature: r.temperature,
+            on_oxygen: r.on_oxygen,
+            acvpu: r.acvpu,
+        }
+    }
+}

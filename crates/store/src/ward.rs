@@ -200,3 +200,8 @@ pub async fn readings(pool: &PgPool, patient: Uuid, range: ReadingRange) -> crat
     }
     Ok(Some(rows.into_iter().filter_map(MaybeReading::into_reading).collect()))
 }
+
+/// A patient's name; `None` when the ward never saw them.
+pub async fn patient_name(pool: &PgPool, uuid: Uuid) -> crate::Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT name FROM patients WHERE uuid = $1").bind(uuid).fetch_optional(pool).await?)
+}
