@@ -167,12 +167,11 @@ impl Ingest {
                 let landed = self.land(&batch, carry, stop, patience).await;
                 (batch, landed)
             }
-            Err(e) => {
-                // The task panicked: the batch is not stored and its offsets
-                // stay uncommitted; stopping gets it redelivered.
-                tracing::error!(error = %e, "landing task failed");
-                return false;
-            }
+            // A panic ends the process (telemetry::panic): passed on, never
+            // taken for a normal stop. The batch's offsets stay uncommitted.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: only when the runtime shuts down under us.
+            Err(_) => return false,
         };
         if outcome.is_none() {
             tracing::warn!(messages = batch.len(), "batch not stored; it will be redelivered");

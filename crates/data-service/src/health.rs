@@ -31,7 +31,9 @@ impl Health {
     }
 
     fn update(&self, change: impl FnOnce(&mut (bool, bool))) {
-        let mut witnesses = self.witnesses.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Poisoned only by a panic while held, and nothing below can panic;
+        // a panic anywhere ends the process anyway (telemetry::panic).
+        let mut witnesses = self.witnesses.lock().expect("the health lock is never poisoned");
         change(&mut witnesses);
         self.readiness.set(witnesses.0 && witnesses.1);
     }

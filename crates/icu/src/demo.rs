@@ -123,21 +123,34 @@ pub async fn run_with(
 
     shutdown.await;
     let _ = stop_emulator.send(true);
-    report("patient-service", patients.await);
+    let emulator_ok = report("patient-service", patients.await);
     let _ = stop_rest.send(true);
-    report("data-service", data.await);
-    report("monitor-service", monitor.await);
+    let data_ok = report("data-service", data.await);
+    let monitor_ok = report("monitor-service", monitor.await);
     // The broker lives until every client is gone.
     drop(broker);
+    anyhow::ensure!(emulator_ok && data_ok && monitor_ok, "a service of the ward failed (see the log)");
     Ok(())
 }
 
+/// Logs how a service ended; `false` if it failed. A panic is passed on: it
+/// ends the process (telemetry::panic), never a stop like any other.
 #[tracing::instrument(skip_all)]
-fn report(service: &str, outcome: Result<anyhow::Result<()>, tokio::task::JoinError>) {
+fn report(service: &str, outcome: Result<anyhow::Result<()>, tokio::task::JoinError>) -> bool {
     match outcome {
-        Ok(Ok(())) => tracing::info!(service, "stopped"),
-        Ok(Err(e)) => tracing::error!(service, error = %e, "stopped with an error"),
-        Err(e) => tracing::error!(service, error = %e, "task failed"),
+        Ok(Ok(())) => {
+            tracing::info!(service, "stopped");
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::error!(service, error = %e, "stopped with an error");
+            false
+        }
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => {
+            tracing::error!(service, error = %e, "task cancelled");
+            false
+        }
     }
 }
 

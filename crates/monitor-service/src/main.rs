@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let config = monitor_service::Config::parse();
     telemetry::init_logging(config.debug);
+    telemetry::abort_on_panic();
     let service = monitor_service::Service::start(config).await?;
     service.run_until(telemetry::shutdown_signal()).await
 }

@@ -4,6 +4,7 @@ use clap::Parser as _;
 async fn main() -> anyhow::Result<()> {
     let config = patient_service::Config::parse();
     telemetry::init_logging(config.debug);
+    telemetry::abort_on_panic();
     let service = patient_service::Service::start(config).await?;
     service.run_until(telemetry::shutdown_signal()).await
 }

@@ -1,6 +1,7 @@
 //! Plumbing every service shares, written once: logs, probes, metrics
 //! endpoint, HTTP instrumentation (request spans, RED metrics, failure log),
-//! problem responses, the `API_PREFIX` parser and the shutdown signal.
+//! problem responses, the `API_PREFIX` parser, the shutdown signal and what
+//! a panic means (the process ends, see `panic`).
 //! librdkafka's log forwarding is behind the `kafka` feature, so a service
 //! without Kafka (monitor-service) does not link librdkafka.
 
@@ -10,11 +11,13 @@ pub mod http;
 pub mod kafka;
 pub mod logging;
 pub mod ops;
+pub mod panic;
 pub mod problem;
 pub mod shutdown;
 
 pub use api_prefix::parse_api_prefix;
 pub use logging::init_logging;
 pub use ops::{Readiness, ops_router};
+pub use panic::abort_on_panic;
 pub use problem::Problem;
 pub use shutdown::shutdown_signal;
