@@ -61,6 +61,7 @@ impl Service {
         let http_metrics = HttpMetrics::register(&mut registry);
         let metrics = Metrics::register(&mut registry);
         metrics.patients.set(ward.len() as i64);
+        metrics.start_at_zero(&[&config.kafka_topic, &config.kafka_patients_topic]);
         let settings = PublisherSettings {
             bootstrap_servers: &config.kafka_bootstrap_servers,
             queue_max_messages: config.kafka_queue_max_messages,

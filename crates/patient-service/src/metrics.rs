@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use vitals::RiskBand;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BandLabel {
@@ -69,5 +70,20 @@ impl Metrics {
             m.lateness.clone(),
         );
         m
+    }
+
+    /// Creates every series whose labels are known in advance, at zero: a
+    /// counter that appears only at its first increment hides that first
+    /// event from `rate()` and `increase()`, and leaves dashboards blank.
+    pub fn start_at_zero(&self, topics: &[&str]) {
+        for band in [RiskBand::Low, RiskBand::LowMedium, RiskBand::Medium, RiskBand::High] {
+            drop(self.readings.get_or_create(&BandLabel { band: band.as_str() }));
+        }
+        for topic in topics {
+            drop(self.delivered.get_or_create(&TopicLabel { topic: (*topic).to_owned() }));
+            for reason in ["queue_full", "delivery_failed"] {
+                drop(self.dropped.get_or_create(&DropLabel { topic: (*topic).to_owned(), reason }));
+            }
+        }
     }
 }

@@ -266,6 +266,15 @@ async fn a_broker_outage_is_buffered_and_shows_in_readiness() {
     let broker = broker();
     let emulator = Running::start(&broker, &["--patients", "5", "--metrics-interval", "0.1"]).await;
     emulator.wait_for("ready", async |e| e.ready().await).await;
+    // Every drop series exists from the start, at zero, so that a first drop
+    // shows in rate() and on the dashboards.
+    let text = reqwest::get(emulator.url("/metrics")).await.unwrap().text().await.unwrap();
+    for topic in ["icu.vitals", "icu.patients"] {
+        for reason in ["queue_full", "delivery_failed"] {
+            let series = format!(r#"icu_emulator_messages_dropped_total{{topic="{topic}",reason="{reason}"}} 0"#);
+            assert!(text.lines().any(|l| l == series), "{series} missing:\n{text}");
+        }
+    }
 
     broker.set_down(true);
     emulator.wait_for("not ready while the broker is down", async |e| !e.ready().await).await;
