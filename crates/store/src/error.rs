@@ -6,6 +6,9 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A value that could not be written in PostgreSQL's binary format.
+    #[error("encoding a value: {0}")]
+    Encode(String),
 }
 
 impl Error {
@@ -34,6 +37,7 @@ impl Error {
         match self {
             Error::Database(_) => "database",
             Error::Migration(_) => "migration",
+            Error::Encode(_) => "encode",
         }
     }
 }

@@ -6,11 +6,15 @@ pub mod blood_pressure;
 pub mod condition;
 pub mod identity;
 pub mod news2;
+pub mod plan;
 pub mod reading;
+pub mod trace_context;
 pub mod wire;
 
 pub use blood_pressure::{BloodPressure, BloodPressureError};
 pub use condition::{Condition, UnknownCondition};
 pub use news2::{Acvpu, News2, RiskBand};
+pub use plan::{Channel, Plan, Received, Rejection, ScoredReading, Verdict};
 pub use reading::{Admission, InvalidReading, Reading};
+pub use trace_context::TraceContext;
 pub use wire::{AdmissionMessage, DecodeError, MAX_MESSAGE_BYTES, ReadingMessage, WIRE_VERSION};

@@ -34,6 +34,31 @@ pub enum RiskBand {
     High,
 }
 
+impl Acvpu {
+    /// The letter, as stored and shown: an explicit text form, so that
+    /// renaming a variant cannot silently change what the database holds.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acvpu::A => "A",
+            Acvpu::C => "C",
+            Acvpu::V => "V",
+            Acvpu::P => "P",
+            Acvpu::U => "U",
+        }
+    }
+}
+
+impl std::str::FromStr for Acvpu {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Acvpu::A, Acvpu::C, Acvpu::V, Acvpu::P, Acvpu::U]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not one of A, C, V, P, U"))
+    }
+}
+
 impl RiskBand {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -161,6 +186,15 @@ mod tests {
     use super::*;
     use crate::blood_pressure::BloodPressure;
     use chrono::TimeZone;
+
+    #[test]
+    fn acvpu_text_is_its_letter_both_ways() {
+        for a in [Acvpu::A, Acvpu::C, Acvpu::V, Acvpu::P, Acvpu::U] {
+            assert_eq!(a.as_str().parse::<Acvpu>(), Ok(a));
+            assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{}\"", a.as_str()), "the wire agrees");
+        }
+        assert!("alert".parse::<Acvpu>().is_err());
+    }
 
     #[test]
     fn resp_rate_band_edges() {

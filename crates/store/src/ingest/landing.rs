@@ -1,0 +1,148 @@
+//! One batch, one transaction: the domain's plan carried out in a fixed
+//! order, each message's fate taken from what the statements return.
+//!
+//! 1. the batch's patients are made known (admissions, registrations);
+//! 2. readings parked earlier for those patients are promoted: they came
+//!    first, so at an instant both claim, the parked one stands;
+//! 3. readings of known patients are written;
+//! 4. readings of patients still unknown are parked;
+//! 5. what can never be stored is quarantined.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+use vitals::{Plan, Received, Verdict};
+
+use super::promotion::{PROMOTION_LIMIT, promote};
+use super::quarantine::{Rejected, conflict_reason, quarantine};
+use super::readings::{Written, rows_of, write};
+use super::{CONFLICT, Fate, Inbound, Landed, REFUSED_BY_DATABASE, Topics, patients, queue};
+use crate::Result;
+
+/// Lands a batch in one transaction. Idempotent: landing the same batch again
+/// changes nothing and reports the readings as duplicates.
+///
+/// The domain foresees what PostgreSQL would refuse (payloads are kept as
+/// bytes, names and text fields are checked), so a refusal is not expected.
+/// Should PostgreSQL still refuse a value (a data exception, SQLSTATE class
+/// 22), the batch is landed in halves, recursively, until the refused message
+/// stands alone and is quarantined as `refused_by_database`: one bad message
+/// never blocks its partition, and costs O(log n) extra transactions.
+#[tracing::instrument(skip_all)]
+pub async fn land(pool: &PgPool, topics: &Topics, batch: &[Inbound]) -> Result<Landed> {
+    land_isolating(pool, topics, batch).await
+}
+
+async fn land_once(pool: &PgPool, topics: &Topics, batch: &[Inbound]) -> Result<Landed> {
+    let mut tx = pool.begin().await?;
+    let landed = land_in(&mut tx, topics, batch).await?;
+    tx.commit().await?;
+    Ok(landed)
+}
+
+/// [`land_once`], and on refused data the two halves the same way (boxed: it recurses).
+fn land_isolating<'a>(
+    pool: &'a PgPool,
+    topics: &'a Topics,
+    batch: &'a [Inbound],
+) -> Pin<Box<dyn Future<Output = Result<Landed>> + Send + 'a>> {
+    Box::pin(async move {
+        match land_once(pool, topics, batch).await {
+            Err(e) if e.is_refused_data() => match batch {
+                [message] => {
+                    tracing::warn!(error = %e, topic = message.topic, partition = message.partition,
+                        offset = message.offset, "PostgreSQL refused a message; quarantined");
+                    let reason = format!("PostgreSQL refused a value of this message: {}", e.database_message());
+                    let mut tx = pool.begin().await?;
+                    quarantine(&mut tx, &[Rejected { message, kind: REFUSED_BY_DATABASE, reason }]).await?;
+                    tx.commit().await?;
+                    Ok(Landed::of_fates(vec![Fate::Quarantined(REFUSED_BY_DATABASE)]))
+                }
+                _ => {
+                    let (first, second) = batch.split_at(batch.len() / 2);
+                    let mut landed = land_isolating(pool, topics, first).await?;
+                    landed.absorb(land_isolating(pool, topics, second).await?);
+                    Ok(landed)
+                }
+            },
+            landed => landed,
+        }
+    })
+}
+
+/// [`land`] inside a transaction the caller commits.
+pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch: &[Inbound]) -> Result<Landed> {
+    let received: Vec<Received<'_>> = batch
+        .iter()
+        .map(|m| Received {
+            channel: topics.channel(&m.topic),
+            payload: &m.payload,
+            headers: &m.headers,
+            received_at: m.received_at,
+        })
+        .collect();
+    let plan = Plan::of(&received);
+    let mut fates: Vec<Fate> = vec![Fate::Unchanged; batch.len()];
+    let mut rejected: Vec<Rejected<'_>> = Vec::new();
+    for (i, verdict) in plan.verdicts.iter().enumerate() {
+        if let Verdict::Rejected(r) = verdict {
+            fates[i] = Fate::Quarantined(r.kind);
+            rejected.push(Rejected { message: &batch[i], kind: r.kind, reason: r.reason.clone() });
+        }
+    }
+
+    let mut admitted = patients::make_known(tx, &plan.patients).await?;
+    admitted.sort_unstable();
+    for record in &plan.patients {
+        if let Some(i) = record.admission
+            && admitted.binary_search(&record.patient).is_ok()
+        {
+            fates[i] = Fate::Admitted;
+        }
+    }
+
+    let arrived: Vec<Uuid> = plan.patients.iter().map(|r| r.patient).collect();
+    let promoted =
+        if arrived.is_empty() { Landed::default() } else { promote(tx, Some(&arrived), PROMOTION_LIMIT).await? };
+
+    // Readings that name their patient registered it above; the others'
+    // patients may or may not be known.
+    let mut nameless: Vec<Uuid> = plan
+        .readings
+        .iter()
+        .filter_map(|&i| plan.reading(i))
+        .filter(|s| s.reading.name.is_none())
+        .map(|s| s.reading.patient)
+        .collect();
+    nameless.dedup();
+    let known = patients::known(tx, &nameless).await?;
+    let (to_write, to_park): (Vec<usize>, Vec<usize>) = plan.readings.iter().partition(|&&i| {
+        plan.reading(i).is_some_and(|s| s.reading.name.is_some() || known.binary_search(&s.reading.patient).is_ok())
+    });
+
+    let (indices, rows): (Vec<usize>, Vec<_>) = rows_of(&plan, batch, &to_write).into_iter().unzip();
+    for (written, i) in write(tx, &rows).await?.into_iter().zip(indices) {
+        fates[i] = match written {
+            Written::Stored => Fate::Stored,
+            Written::Duplicate => Fate::Duplicate,
+            Written::Conflict => {
+                let reason = plan.reading(i).map(|s| conflict_reason(&s.reading)).unwrap_or_default();
+                rejected.push(Rejected { message: &batch[i], kind: CONFLICT, reason });
+                Fate::Quarantined(CONFLICT)
+            }
+        };
+    }
+
+    let parking: Vec<(Uuid, &Inbound)> =
+        to_park.iter().filter_map(|&i| Some((plan.reading(i)?.reading.patient, &batch[i]))).collect();
+    for (parked_now, &i) in queue::park(tx, &parking).await?.into_iter().zip(&to_park) {
+        fates[i] = if parked_now { Fate::Queued } else { Fate::Duplicate };
+    }
+
+    quarantine(tx, &rejected).await?;
+    let mut landed = Landed::of_fates(fates);
+    landed.absorb(promoted);
+    Ok(landed)
+}
