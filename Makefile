@@ -2,7 +2,11 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /tmp/icu-monitor-target
 
-.PHONY: test lint fmt contracts demo bench
+.PHONY: help demo test lint fmt contracts
+.DEFAULT_GOAL := help
+
+help:            ## this list: every target with its `## ` comment
+	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):[^#]*## (.*)/  \1\t\2/' | expand -t 18
 
 demo:            ## the whole ward in one process, on a throwaway PostgreSQL
 	cargo build -p icu
@@ -15,7 +19,7 @@ lint:            ## formatting and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-fmt:
+fmt:             ## format the workspace
 	cargo fmt --all
 
 contracts:       ## regenerate api/schemas from the Rust wire types (review the diff)

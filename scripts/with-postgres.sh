@@ -43,6 +43,7 @@ trap cleanup EXIT
   -o "-p $PORT -c listen_addresses=127.0.0.1 -k $PGDIR -c max_connections=400 -c shared_buffers=256MB" start >/dev/null
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/postgres"
-export PGDATA_DIR="$PGDIR/data" PG_BIN PG_PORT=$PORT
+# For tools that need the cluster itself (testkit's private clusters, stages).
+export PG_BIN PG_PORT=$PORT
 echo "with-postgres: PostgreSQL on 127.0.0.1:$PORT" >&2
 "$@"

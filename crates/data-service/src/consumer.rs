@@ -161,7 +161,7 @@ impl Ingest {
         let (batch, outcome) = match in_flight.await {
             Ok((batch, Ok(landed))) => (batch, Some(landed)),
             Ok((batch, Err(e))) => {
-                self.metrics.store_errors.inc();
+                self.metrics.store_error(&e);
                 self.health.landing(false);
                 tracing::warn!(error = %e, messages = batch.len(), "storing the batch failed; retrying");
                 let landed = self.land(&batch, carry, stop, patience).await;
@@ -267,7 +267,7 @@ impl Ingest {
                     return Some(landed);
                 }
                 Err(e) => {
-                    self.metrics.store_errors.inc();
+                    self.metrics.store_error(&e);
                     self.health.landing(false);
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, messages = batch.len(),
                         "storing the batch failed; consumption paused");

@@ -33,7 +33,7 @@ pub struct Metrics {
     pub queued: Counter,
     pub promoted: Counter,
     pub quarantined: Family<KindLabel, Counter>,
-    pub store_errors: Counter,
+    pub store_errors: Family<KindLabel, Counter>,
     pub commit_errors: Counter,
     pub batch_size: Histogram,
     pub store_seconds: Histogram,
@@ -52,7 +52,7 @@ impl Metrics {
             queued: Counter::default(),
             promoted: Counter::default(),
             quarantined: Family::default(),
-            store_errors: Counter::default(),
+            store_errors: Family::default(),
             commit_errors: Counter::default(),
             batch_size: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             store_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
@@ -68,7 +68,11 @@ impl Metrics {
         r.register("icu_ingest_queued", "Readings parked until their patient is known", m.queued.clone());
         r.register("icu_ingest_promoted", "Parked readings stored once their patient arrived", m.promoted.clone());
         r.register("icu_ingest_quarantined", "Messages that can never be stored, by kind", m.quarantined.clone());
-        r.register("icu_ingest_store_errors", "Batches whose transaction failed (retried)", m.store_errors.clone());
+        r.register(
+            "icu_ingest_store_errors",
+            "Batches whose transaction failed (retried), by kind of error",
+            m.store_errors.clone(),
+        );
         r.register(
             "icu_ingest_commit_errors",
             "Offset commits that failed (the batch is redelivered)",
@@ -84,6 +88,11 @@ impl Metrics {
             m.queue_oldest_age_seconds.clone(),
         );
         m
+    }
+
+    /// Counts a failed landing attempt by the store error's kind.
+    pub fn store_error(&self, error: &store::Error) {
+        self.store_errors.get_or_create(&KindLabel { kind: error.metric_label() }).inc();
     }
 
     pub fn record(&self, landed: &Landed) {

@@ -82,10 +82,6 @@ impl Physiology {
         patient
     }
 
-    pub fn condition(&self) -> Condition {
-        self.condition
-    }
-
     /// Changes the condition; the signals then move towards it at their own pace.
     pub fn set_condition(&mut self, condition: Condition) {
         if condition != self.condition {

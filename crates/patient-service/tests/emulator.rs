@@ -2,15 +2,12 @@
 //! cluster over loopback TCP), read back by an independent consumer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use clap::Parser as _;
 use patient_service::{Config, Service};
-use testkit::MockBroker;
 use testkit::kafka::{Received, read_all};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use testkit::{MockBroker, Running};
 use vitals::{News2, ReadingMessage, RiskBand};
 
 const VITALS: &str = "icu.vitals";
@@ -23,38 +20,25 @@ fn broker() -> MockBroker {
     broker
 }
 
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
+/// The emulator in-process (the harness itself is `testkit::Running`).
+trait Emulator {
+    async fn start(broker: &MockBroker, args: &[&str]) -> Running;
+    /// The value of a counter or gauge family summed over the label sets
+    /// that contain every one of `labels`.
+    async fn metric(&self, name: &str, labels: &[&str]) -> f64;
+    async fn wait_for(&self, what: &str, done: impl AsyncFnMut(&Running) -> bool);
 }
 
-impl Running {
+impl Emulator for Running {
     async fn start(broker: &MockBroker, args: &[&str]) -> Running {
         let mut argv = vec!["patient-service", "--kafka-bootstrap-servers", &broker.bootstrap, "--port", "0"];
         argv.extend_from_slice(args);
         let service = Service::start(Config::try_parse_from(argv).unwrap()).await.unwrap();
-        let addr = service.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(service.run_until(async {
-            let _ = stopped.await;
-        }));
-        Running { addr, stop, task }
+        Running::spawn(service.local_addr(), |stop| service.run_until(stop))
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
-
-    /// The value of a counter or gauge family summed over the label sets
-    /// that contain every one of `labels`.
     async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
-        let text = reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap();
+        let text = self.metrics().await;
         text.lines()
             .filter(|l| l.starts_with(name) && labels.iter().all(|needle| l.contains(needle)))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -67,10 +51,6 @@ impl Running {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    async fn ready(&self) -> bool {
-        reqwest::get(self.url("/readyz")).await.unwrap().status() == 200
     }
 }
 

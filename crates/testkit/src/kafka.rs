@@ -11,31 +11,33 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, DefaultProducerContext, FutureProducer, FutureRecord, Producer};
 
 /// A mock Kafka cluster with one broker, owned by a producer client so that
-/// the group join delay can be set to zero (tests join groups in milliseconds).
+/// the group join delay can be set to zero (tests join groups in
+/// milliseconds). Dropping it shuts the broker down and frees it.
 pub struct MockBroker {
-    // Field order matters: the cluster view borrows the owner; both are
-    // dropped together, the view first.
-    owner: &'static BaseProducer<DefaultProducerContext>,
+    // Field order matters: fields drop in declaration order, so the cluster
+    // view (which borrows the owner) goes before the owner it borrows.
     cluster: MockCluster<'static, DefaultProducerContext>,
+    _owner: Box<BaseProducer<DefaultProducerContext>>,
     pub bootstrap: String,
 }
 
 impl MockBroker {
     pub fn start() -> MockBroker {
-        let owner: BaseProducer =
-            ClientConfig::new().set("test.mock.num.brokers", "1").create().expect("mock cluster client");
-        // The broker must outlive every client of the test; leaking one small
-        // client per test is the price of not juggling a self-borrowing struct.
-        let owner: &'static BaseProducer = Box::leak(Box::new(owner));
-        let cluster = owner.client().mock_cluster().expect("client owns a mock cluster");
-        // SAFETY: the pointer is the live mock cluster of `owner`, which is
-        // leaked above and so outlives this call.
+        let owner: Box<BaseProducer> =
+            Box::new(ClientConfig::new().set("test.mock.num.brokers", "1").create().expect("mock cluster client"));
+        // SAFETY: the producer lives on the heap, so this reference stays
+        // valid while the Box is moved into the struct; the struct drops the
+        // only user of the reference (`cluster`) before the Box, and never
+        // hands the reference out.
+        let client: &'static BaseProducer = unsafe { &*std::ptr::from_ref(owner.as_ref()) };
+        let cluster = client.client().mock_cluster().expect("client owns a mock cluster");
+        // SAFETY: the pointer is the live mock cluster of `client`, checked above.
         unsafe {
-            let raw = rdkafka_sys::rd_kafka_handle_mock_cluster(owner.client().native_ptr());
+            let raw = rdkafka_sys::rd_kafka_handle_mock_cluster(client.client().native_ptr());
             rdkafka_sys::rd_kafka_mock_group_initial_rebalance_delay_ms(raw, 0);
         }
         let bootstrap = cluster.bootstrap_servers();
-        MockBroker { owner, cluster, bootstrap }
+        MockBroker { cluster, _owner: owner, bootstrap }
     }
 
     pub fn create_topic(&self, name: &str, partitions: i32) {
@@ -46,7 +48,6 @@ impl MockBroker {
     pub fn set_down(&self, down: bool) {
         let result = if down { self.cluster.broker_down(1) } else { self.cluster.broker_up(1) };
         result.expect("mock broker up/down");
-        let _ = self.owner;
     }
 
     /// A plain producer for tests that write raw messages.
@@ -65,11 +66,6 @@ impl MockBroker {
             record = record.key(key);
         }
         producer.send(record, Duration::from_secs(10)).await.expect("message acknowledged");
-    }
-
-    /// Flushes a producer (helper for tests that use `BaseProducer`).
-    pub fn flush(producer: &impl Producer) {
-        producer.flush(Duration::from_secs(10)).expect("flush");
     }
 }
 

@@ -41,3 +41,12 @@ async fn mock_broker_carries_keyed_messages_between_clients() {
         assert_eq!(partitions.len(), 1, "one key, one partition");
     }
 }
+
+#[test]
+fn a_dropped_broker_is_shut_down_not_leaked() {
+    let broker = MockBroker::start();
+    let address: std::net::SocketAddr = broker.bootstrap.split(',').next().unwrap().parse().unwrap();
+    assert!(std::net::TcpStream::connect(address).is_ok(), "the broker listens");
+    drop(broker);
+    assert!(std::net::TcpStream::connect(address).is_err(), "a dropped broker no longer listens on {address}");
+}

@@ -13,8 +13,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use sqlx::PgPool;
 use testkit::MockBroker;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub const VITALS: &str = "icu.vitals";
@@ -84,34 +82,23 @@ pub fn config(bootstrap: &str, database_url: &str, extra: &[&str]) -> Config {
     Config::try_parse_from(args).unwrap()
 }
 
-pub struct Running {
-    pub addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
+pub use testkit::Running;
+
+/// The data-service in-process (the harness itself is `testkit::Running`).
+#[allow(async_fn_in_trait)]
+pub trait DataService {
+    async fn start(config: Config) -> Running;
+    async fn metric(&self, name: &str) -> f64;
 }
 
-impl Running {
-    pub async fn start(config: Config) -> Running {
+impl DataService for Running {
+    async fn start(config: Config) -> Running {
         let service = Service::start(config).await.unwrap();
-        let addr = service.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(service.run_until(async {
-            let _ = stopped.await;
-        }));
-        Running { addr, stop, task }
+        Running::spawn(service.local_addr(), |stop| service.run_until(stop))
     }
 
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
-    }
-
-    pub async fn metric(&self, name: &str) -> f64 {
+    async fn metric(&self, name: &str) -> f64 {
         metric(self.addr, name).await
-    }
-
-    pub async fn ready(&self) -> bool {
-        reqwest::get(format!("http://{}/readyz", self.addr)).await.map(|r| r.status() == 200).unwrap_or(false)
     }
 }
 

@@ -3,16 +3,12 @@
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser as _;
 use monitor_service::{Config, Service};
 use serde_json::{Value, json};
 use store::ingest::{Inbound, Topics, land};
 use testkit::TestDatabase;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// Lands messages as the data-service would, with increasing offsets.
@@ -86,42 +82,58 @@ impl RoundMs for DateTime<Utc> {
     }
 }
 
-pub struct Running {
-    pub addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<anyhow::Result<()>>,
+pub use testkit::Running;
+
+/// The monitor-service in-process (the harness itself is `testkit::Running`).
+#[allow(async_fn_in_trait)]
+pub trait MonitorService {
+    async fn start(db: &TestDatabase, extra: &[&str]) -> Running;
+    /// The value of one series on `/metrics` (name with labels, as printed).
+    async fn metric(&self, series: &str) -> Option<f64>;
+    /// Waits (10 s at most) until a series shows `value`.
+    async fn wait_for_metric(&self, series: &str, value: f64);
+    /// Lands a reading of `patient` now, then asks for `path` until that
+    /// reading heads the page (10 s at most; the announcement that refreshes
+    /// a cached page follows the commit by a moment) and returns the page.
+    async fn page_headed_by_a_new_reading(&self, ward: &mut Ward<'_>, patient: Uuid, path: &str) -> Value;
 }
 
-impl Running {
-    pub async fn start(db: &TestDatabase, extra: &[&str]) -> Running {
+impl MonitorService for Running {
+    async fn start(db: &TestDatabase, extra: &[&str]) -> Running {
         let mut args = vec!["monitor-service", "--database-url", &db.url, "--port", "0", "--host", "127.0.0.1"];
         args.extend_from_slice(extra);
         let service = Service::start(Config::try_parse_from(args).unwrap()).await.unwrap();
-        let addr = service.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(service.run_until(async {
-            let _ = stopped.await;
-        }));
-        Running { addr, stop, task }
+        Running::spawn(service.local_addr(), |stop| service.run_until(stop))
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+    async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        reqwest::get(self.url(path)).await.unwrap()
+    async fn wait_for_metric(&self, series: &str, value: f64) {
+        for _ in 0..500 {
+            if self.metric(series).await == Some(value) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("{series} never reached {value}: {:?}", self.metric(series).await);
     }
 
-    pub async fn json(&self, path: &str) -> Value {
-        let response = self.get(path).await;
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.unwrap()
-    }
-
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap().unwrap();
+    async fn page_headed_by_a_new_reading(&self, ward: &mut Ward<'_>, patient: Uuid, path: &str) -> Value {
+        let now = seconds_ending(TimeDelta::zero(), 1);
+        ward.readings(patient, &now).await;
+        let expected = serde_json::to_value(now[0]).unwrap();
+        let mut page = self.json(path).await;
+        for _ in 0..500 {
+            if page["readings"][0]["timestamp"] == expected {
+                return page;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            page = self.json(path).await;
+        }
+        panic!("the reading at {expected} never headed {path}: {page}");
     }
 }
 
@@ -151,43 +163,4 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert_valid("Problem", &body);
     assert_eq!(body["status"], status);
     body
-}
-
-impl Running {
-    /// The value of one series on `/metrics` (name with labels, as printed).
-    pub async fn metric(&self, series: &str) -> Option<f64> {
-        let text = self.get("/metrics").await.text().await.unwrap();
-        text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
-    }
-
-    /// Waits (10 s at most) until a series shows `value`.
-    pub async fn wait_for_metric(&self, series: &str, value: f64) {
-        for _ in 0..500 {
-            if self.metric(series).await == Some(value) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        panic!("{series} never reached {value}: {:?}", self.metric(series).await);
-    }
-}
-
-impl Running {
-    /// Lands a reading of `patient` now, then asks for `path` until that
-    /// reading heads the page (10 s at most; the announcement that refreshes
-    /// a cached page follows the commit by a moment) and returns the page.
-    pub async fn page_headed_by_a_new_reading(&self, ward: &mut Ward<'_>, patient: Uuid, path: &str) -> Value {
-        let now = seconds_ending(TimeDelta::zero(), 1);
-        ward.readings(patient, &now).await;
-        let expected = serde_json::to_value(now[0]).unwrap();
-        let mut page = self.json(path).await;
-        for _ in 0..500 {
-            if page["readings"][0]["timestamp"] == expected {
-                return page;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            page = self.json(path).await;
-        }
-        panic!("the reading at {expected} never headed {path}: {page}");
-    }
 }
