@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /tmp/icu-monitor-target
 
-.PHONY: help demo test lint fmt contracts
+.PHONY: help demo test lint fmt contracts image chart
 .DEFAULT_GOAL := help
 
 help:            ## this list: every target with its `## ` comment
@@ -24,3 +24,9 @@ fmt:             ## format the workspace
 
 contracts:       ## regenerate api/schemas from the Rust wire types (review the diff)
 	UPDATE_CONTRACTS=1 cargo test -p vitals --test contract
+
+image:           ## the container image (static release binaries + the Dockerfile's runtime stage, podman)
+	scripts/build-image.sh
+
+chart:           ## the Helm chart's checks alone (helm lint/template, schemas, checkov, NetworkPolicy reachability)
+	bash scripts/stages/40-chart.sh

@@ -63,11 +63,10 @@ run() {
   pod run -d --name "$name" "${hardened[@]}" --env "PORT=$port" "$@" >/dev/null
   local started
   started=$(pod inspect "$name" --format '{{.State.StartedAt}}')
-  if ! "$VENV/bin/python" tests/image/wait_ready.py "http://127.0.0.1:$port/readyz" "$started" 60; then
+  if ! python3 tests/image/wait_ready.py "http://127.0.0.1:$port/readyz" "$started" 60; then
     pod logs "$name" 2>&1 | tail -20 >&2; return 1
   fi
 }
-ensure_venv
 api_port=$(free_port); data_port=$(free_port); emu_port=$(free_port)
 t_api=$(run icu-monitor "$api_port" --env "DATABASE_URL=$db_url" --env AUTH_MODE=none \
   --env METRICS_INTERVAL=1 "$image" /usr/local/bin/monitor-service)
@@ -77,7 +76,7 @@ t_emu=$(run icu-patients "$emu_port" --env "KAFKA_BOOTSTRAP_SERVERS=$kafka" --en
   --env METRICS_INTERVAL=0.5 "$image" /usr/local/bin/patient-service)
 echo "start-to-ready (s, container start to /readyz 200): monitor-service $t_api, data-service $t_data, patient-service $t_emu" >&2
 
-"$VENV/bin/python" tests/image/check_flow.py "http://127.0.0.1:$emu_port" "http://127.0.0.1:$api_port" 60 \
+python3 tests/image/check_flow.py "http://127.0.0.1:$emu_port" "http://127.0.0.1:$api_port" 60 \
   || { for c in "${containers[@]}"; do echo "--- $c" >&2; pod logs "$c" 2>&1 | tail -15 >&2; done; exit 1; }
 
 for c in "${containers[@]}"; do

@@ -335,24 +335,34 @@ def port_matches(ports: list | None, dst: Endpoint, port: int) -> bool:
     return False
 
 
-def allowed(policies: list[dict], src: Endpoint, dst: Endpoint, port: int) -> bool:
-    def direction(ep: Endpoint, kind: str, rules_key: str, peers_key: str, other: Endpoint) -> bool:
-        if ep.namespace is None:
-            return True  # outside the cluster: no policy of ours applies
-        selecting = [p for p in policies if p["metadata"]["namespace"] == ep.namespace
-                     and selector_matches(p["spec"]["podSelector"], ep.labels)
-                     and kind in p["spec"].get("policyTypes", ["Ingress"])]
-        if not selecting:
-            return True
-        for policy in selecting:
-            for rule in policy["spec"].get(rules_key) or []:
-                peers = rule.get(peers_key)
-                if (not peers or any(peer_matches(peer, policy["metadata"]["namespace"], other) for peer in peers)) \
-                        and port_matches(rule.get("ports"), dst, port):
-                    return True
-        return False
+def egress_allowed(policies: list[dict], src: Endpoint, dst: Endpoint, port: int) -> bool:
+    return _direction(policies, src, "Egress", "egress", "to", dst, dst, port)
 
-    return direction(src, "Egress", "egress", "to", dst) and direction(dst, "Ingress", "ingress", "from", src)
+
+def ingress_allowed(policies: list[dict], src: Endpoint, dst: Endpoint, port: int) -> bool:
+    return _direction(policies, dst, "Ingress", "ingress", "from", src, dst, port)
+
+
+def _direction(policies, ep: Endpoint, kind: str, rules_key: str, peers_key: str, other: Endpoint, dst: Endpoint, port: int) -> bool:
+    if ep.namespace is None:
+        return True  # outside the cluster: no policy of ours applies
+    selecting = [p for p in policies if p["metadata"]["namespace"] == ep.namespace
+                 and selector_matches(p["spec"]["podSelector"], ep.labels)
+                 and kind in p["spec"].get("policyTypes", ["Ingress"])]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get(rules_key) or []:
+            peers = rule.get(peers_key)
+            if (not peers or any(peer_matches(peer, policy["metadata"]["namespace"], other) for peer in peers)) \
+                    and port_matches(rule.get("ports"), dst, port):
+                return True
+    return False
+
+
+def allowed(policies: list[dict], src: Endpoint, dst: Endpoint, port: int) -> bool:
+    """As a CNI decides: the source's egress and the destination's ingress must both allow."""
+    return egress_allowed(policies, src, dst, port) and ingress_allowed(policies, src, dst, port)
 
 
 def endpoints_of(docs) -> dict[str, Endpoint]:
@@ -382,6 +392,13 @@ def check_reachability(report: Report, label: str, docs: list[dict], expect: lis
             continue
         got = allowed(policies, eps[src], eps[dst], port)
         report.check(got == want, f"{label}: {src} -> {dst}:{port} is {'allowed' if got else 'denied'}, want {'allowed' if want else 'denied'}")
+    if "postgresql" in eps:
+        # PostgreSQL's own policy, alone, admits the data-service and the monitor and nobody else
+        # (not relying on the other pods' egress rules).
+        for name, ep in eps.items():
+            got = ingress_allowed(policies, ep, eps["postgresql"], 5432)
+            want = name in {"data-service", "monitor"}
+            report.check(got == want, f"{label}: PostgreSQL's ingress policy {'admits' if got else 'refuses'} {name}, want {'admits' if want else 'refuses'}")
 
 
 IN_CLUSTER_PATHS = [
