@@ -472,6 +472,7 @@ def check_monitoring(report: Report, label: str, docs: list[dict], chart: Path, 
     monitors = of_kind(docs, "ServiceMonitor")
     report.check(len(monitors) == 3, f"{label}: {len(monitors)} ServiceMonitors, want 3")
     services = of_kind(docs, "Service")
+    jobs: list[str] = []
     for sm in monitors:
         what = f"{label}: ServiceMonitor/{sm['metadata']['name']}"
         report.check(sm["metadata"]["labels"].get("release") == release_label, f"{what} release label {sm['metadata']['labels'].get('release')}")
@@ -479,10 +480,20 @@ def check_monitoring(report: Report, label: str, docs: list[dict], chart: Path, 
         if report.check(len(selected) == 1, f"{what} selects {len(selected)} Services"):
             names = {p.get("name") for p in selected[0]["spec"]["ports"]}
             report.check(all(e["port"] in names for e in sm["spec"]["endpoints"]), f"{what}: port not a port name of {selected[0]['metadata']['name']}")
+            job = selected[0]["metadata"]["labels"].get(sm["spec"].get("jobLabel", ""), selected[0]["metadata"]["name"])
+            jobs.append(job)
     rules_file = chart / "rules" / "icu-monitor.rules.yaml"
     rules = of_kind(docs, "PrometheusRule")
     if rules_file.exists():
         want = yaml.safe_load(rules_file.read_text())["groups"]
+        # Every job selector of the rules must match the job of some ServiceMonitor, and each
+        # service-wide rule (up{job=~...}) must see all three jobs, or an alert can never fire.
+        for group in want:
+            for rule in group["rules"]:
+                for pattern in re.findall(r'job=~"([^"]+)"', rule["expr"]):
+                    matching = [j for j in jobs if re.fullmatch(pattern, j)]
+                    report.check(bool(matching), f"{label}: rule {rule.get('alert') or rule.get('record')} selects job=~{pattern!r}, "
+                                                 f"no ServiceMonitor job ({jobs}) matches")
         report.check(len(rules) == 1 and rules[0]["spec"]["groups"] == want, f"{label}: PrometheusRule groups differ from {rules_file.name}")
         if rules:
             report.check(rules[0]["metadata"]["labels"].get("release") == release_label, f"{label}: PrometheusRule release label")
