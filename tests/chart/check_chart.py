@@ -679,6 +679,15 @@ def main() -> int:
         lint = tools.run(args.helm, "lint", "--strict", str(fixture_chart), "-f", str(tools.values_file("fixtures", values)))
         report.check(lint.returncode == 0, f"helm lint --strict with dashboards and rules: {lint.stdout[-1500:]}")
 
+    # And without any dashboards or rules file: nothing of them rendered, nothing broken.
+    bare = workdir / "chart-without-files"
+    shutil.copytree(CHART, bare, ignore=shutil.ignore_patterns("dashboards", "rules"))
+    docs, out = tools.template("bare", values, MONITORING_APIS, chart=bare)
+    if report.check(docs is not None, f"helm template without dashboards/ and rules/ failed: {(out or '')[-1500:]}"):
+        report.check(len(of_kind(docs, "ServiceMonitor")) == 3 and not of_kind(docs, "PrometheusRule")
+                     and not [c for c in of_kind(docs, "ConfigMap") if "grafana_dashboard" in c["metadata"]["labels"]],
+                     "without dashboards/ and rules/: want the ServiceMonitors only")
+
     # Bad values must stop an install, naming what is wrong.
     for what, values, needle in BAD_VALUES:
         path = tools.values_file("bad", values)
@@ -711,7 +720,11 @@ def main() -> int:
         scanned.append(workdir / "rendered-kustomize.yaml")
         run_checkov(report, args.checkov, [f for f in scanned if f.exists()], workdir)
 
-    print(f"chart checks: {report.passed} passed, {len(report.failures)} failed (rendered manifests in {workdir})")
+    if report.failures or args.out:
+        print(f"chart checks: {report.passed} passed, {len(report.failures)} failed (rendered manifests in {workdir})")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+        print(f"chart checks: {report.passed} passed, 0 failed")
     return 1 if report.failures else 0
 
 
