@@ -11,13 +11,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
+use store::ward::StoredReading;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::page_cache::{Lookup, PageCache};
-use crate::paging::{ReadingQuery, encode_cursor, next_link};
+use crate::paging::{Page, ReadingQuery, encode_cursor, next_link};
 use crate::views::{OriginalReading, PatientList, PatientView, ReadingPage, ReadingView};
 
 #[derive(Clone)]
@@ -70,14 +71,30 @@ async fn get_patient(
     Ok(Json(PatientView::new(patient, Utc::now(), stale_after(&state))))
 }
 
+/// The patient and the checked page a readings request asks for.
+fn reading_request(
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ReadingQuery>, QueryRejection>,
+) -> Result<(Uuid, Page), ApiError> {
+    let uuid = patient_uuid(path)?;
+    let Query(query) = query.map_err(|e| ApiError::Rejected { status: e.status(), detail: e.body_text() })?;
+    Ok((uuid, query.check()?))
+}
+
+/// Cuts the readings (one more than the page was asked for) to the page;
+/// the time of its last reading when more follow, where the next page starts.
+fn cut_to_page(readings: &mut Vec<StoredReading>, page: &Page) -> Option<DateTime<Utc>> {
+    let more = readings.len() > page.limit as usize;
+    readings.truncate(page.limit as usize);
+    if more { readings.last().map(|r| r.measured_at) } else { None }
+}
+
 async fn list_readings(
     State(state): State<Shared>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReadingQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let uuid = patient_uuid(path)?;
-    let Query(query) = query.map_err(|e| ApiError::Rejected { status: e.status(), detail: e.body_text() })?;
-    let page = query.check()?;
+    let (uuid, page) = reading_request(path, query)?;
     // A page carries nothing that depends on the time of the request (unlike
     // a patient's `stale`), so a cached one is as good as a fresh one.
     let ticket = match state.pages.lookup(uuid, &page.range) {
@@ -87,9 +104,7 @@ async fn list_readings(
     };
     let readings = store::ward::readings(&state.pool, uuid, page.range).await?;
     let mut readings = readings.ok_or(ApiError::UnknownPatient(uuid))?;
-    let more = readings.len() > page.limit as usize;
-    readings.truncate(page.limit as usize);
-    let next_cursor = if more { readings.last().map(|r| encode_cursor(r.measured_at)) } else { None };
+    let next_cursor = cut_to_page(&mut readings, &page).map(encode_cursor);
     let view =
         ReadingPage { patient: uuid, readings: readings.into_iter().map(ReadingView::from).collect(), next_cursor };
     let body = Bytes::from(serde_json::to_vec(&view).map_err(ApiError::Encode)?);
@@ -108,15 +123,11 @@ async fn list_original_readings(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReadingQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let uuid = patient_uuid(path)?;
-    let Query(query) = query.map_err(|e| ApiError::Rejected { status: e.status(), detail: e.body_text() })?;
-    let page = query.check()?;
+    let (uuid, page) = reading_request(path, query)?;
     let name = store::ward::patient_name(&state.pool, uuid).await?.ok_or(ApiError::UnknownPatient(uuid))?;
     // A patient discharged between the two queries shows as known with no readings.
     let mut readings = store::ward::readings(&state.pool, uuid, page.range).await?.unwrap_or_default();
-    let more = readings.len() > page.limit as usize;
-    readings.truncate(page.limit as usize);
-    let next = if more { readings.last().map(|r| r.measured_at) } else { None };
+    let next = cut_to_page(&mut readings, &page);
     let body: Vec<OriginalReading> = readings.into_iter().map(|r| OriginalReading::new(uuid, &name, r)).collect();
     let body = Bytes::from(serde_json::to_vec(&body).map_err(ApiError::Encode)?);
     let mut response = json(body);
