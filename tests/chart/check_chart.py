@@ -56,6 +56,7 @@ MONITORING_APIS = ["monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos
 NS = "icu"
 RELEASE = "icu"
 ISSUER = "https://idp.example.test/realms/icu"
+JWKS = ISSUER + "/protocol/openid-connect/certs"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "Pod"}
 COMPONENTS = {"patients": 8000, "data-service": 8001, "monitor": 8002}
 
@@ -510,7 +511,7 @@ def check_monitoring(report: Report, label: str, docs: list[dict], chart: Path, 
 # --------------------------------------------------------------------- main
 
 def value_sets() -> list[tuple[str, dict, list[str]]]:
-    auth = {"monitor": {"auth": {"issuer": ISSUER}}}
+    auth = {"monitor": {"auth": {"issuer": ISSUER, "jwksUrl": JWKS}}}
     return [
         ("defaults", auth, []),
         ("auth-none", {"monitor": {"auth": {"mode": "none"}}}, []),
@@ -536,11 +537,12 @@ BAD_VALUES = [
     ("unknown top-level key", {"patient": {"replicas": 3}}, "patient"),
     ("wrong type", {"patients": {"replicas": "many"}}, "replicas"),
     ("wrong type (string for bool)", {"monitoring": {"enabled": "yes"}}, "enabled"),
-    ("bad enum", {"monitor": {"auth": {"mode": "basic", "issuer": ISSUER}}}, "mode"),
+    ("bad enum", {"monitor": {"auth": {"mode": "basic", "issuer": ISSUER, "jwksUrl": JWKS}}}, "mode"),
     ("jwt without issuer", {}, "monitor.auth.issuer"),
-    ("external PostgreSQL without address", {"monitor": {"auth": {"issuer": ISSUER}}, "postgresql": {"external": {"enabled": True}}},
+    ("jwt without JWKS URL", {"monitor": {"auth": {"issuer": ISSUER}}}, "monitor.auth.jwksUrl"),
+    ("external PostgreSQL without address", {"monitor": {"auth": {"issuer": ISSUER, "jwksUrl": JWKS}}, "postgresql": {"external": {"enabled": True}}},
      "postgresql.external.url"),
-    ("external Kafka without brokers", {"monitor": {"auth": {"issuer": ISSUER}}, "kafka": {"external": {"enabled": True}}},
+    ("external Kafka without brokers", {"monitor": {"auth": {"issuer": ISSUER, "jwksUrl": JWKS}}, "kafka": {"external": {"enabled": True}}},
      "kafka.external.bootstrapServers"),
 ]
 
@@ -591,7 +593,7 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     tools = Tools(args.helm, args.kubectl, workdir)
 
-    lint = tools.run(args.helm, "lint", "--strict", str(CHART), "-f", str(tools.values_file("lint", {"monitor": {"auth": {"issuer": ISSUER}}})))
+    lint = tools.run(args.helm, "lint", "--strict", str(CHART), "-f", str(tools.values_file("lint", {"monitor": {"auth": {"issuer": ISSUER, "jwksUrl": JWKS}}})))
     report.check(lint.returncode == 0, f"helm lint --strict: {lint.stdout[-1500:]} {lint.stderr[-1500:]}")
 
     rendered: dict[str, list[dict]] = {}
@@ -613,7 +615,8 @@ def main() -> int:
         _, spec = workload(d, "monitor")
         env = env_of(spec["containers"][0])
         report.check(env["AUTH_MODE"]["value"] == "jwt" and env["AUTH_ISSUER"]["value"] == ISSUER
-                     and "AUTH_AUDIENCE" in env and "AUTH_CLIENT_ID" in env, f"defaults: monitor AUTH_* env {sorted(env)}")
+                     and env["AUTH_JWKS_URL"]["value"] == JWKS and env["AUTH_AUDIENCE"]["value"] == "icu-monitor"
+                     and "AUTH_CLIENT_ID" in env, f"defaults: monitor AUTH_* env {sorted(env)}")
         sts = [s for s in of_kind(d, "StatefulSet") if s["metadata"]["name"] == f"{RELEASE}-postgresql"]
         report.check(len(sts) == 1 and sts[0]["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "8Gi",
                      "defaults: no PostgreSQL StatefulSet with a volume claim")
@@ -671,7 +674,7 @@ def main() -> int:
 
     # The .Files embedding of dashboards and rules, with files present whether or not the chart has them yet.
     fixture_chart = chart_with_fixtures(workdir)
-    values = {"monitor": {"auth": {"issuer": ISSUER}}, "monitoring": {"enabled": True}}
+    values = {"monitor": {"auth": {"issuer": ISSUER, "jwksUrl": JWKS}}, "monitoring": {"enabled": True}}
     docs, out = tools.template("fixtures", values, MONITORING_APIS, chart=fixture_chart)
     if report.check(docs is not None, f"helm template with fixture dashboards/rules failed: {(out or '')[-1500:]}"):
         validate_all(report, "fixtures", docs)

@@ -162,8 +162,8 @@ topologySpreadConstraints:
 
 {{/* The auth settings must be complete before anything is rendered. */}}
 {{- define "icu.validate" -}}
-{{- if and (eq .Values.monitor.auth.mode "jwt") (not .Values.monitor.auth.issuer) -}}
-{{- fail "monitor.auth.mode is jwt (the default) but monitor.auth.issuer is empty: set the OIDC issuer URL (and monitor.auth.jwksUrl if discovery is not available), or set monitor.auth.mode=none for a cluster where the ward may be open" -}}
+{{- if and (eq .Values.monitor.auth.mode "jwt") (not (and .Values.monitor.auth.issuer .Values.monitor.auth.jwksUrl .Values.monitor.auth.audience)) -}}
+{{- fail "monitor.auth.mode is jwt (the default): set monitor.auth.issuer, monitor.auth.jwksUrl and monitor.auth.audience (your OpenID provider's issuer URL, its JWKS URL, and this API's audience), or monitor.auth.mode=none for a cluster where the ward may be open" -}}
 {{- end -}}
 {{- if and .Values.postgresql.external.enabled (not (or .Values.postgresql.external.url .Values.postgresql.external.existingSecret)) -}}
 {{- fail "postgresql.external.enabled needs postgresql.external.url or postgresql.external.existingSecret" -}}
