@@ -81,7 +81,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// gives up on it (uncommitted, so it is redelivered to whoever comes next).
 const LAST_BATCH_PATIENCE: Duration = Duration::from_secs(10);
 
-/// A batch landing in its own task: the batch back, the outcome, the time it took.
+/// A batch landing in its own task: the batch back, and the outcome.
 type InFlight = tokio::task::JoinHandle<(Vec<Inbound>, store::Result<Landed>)>;
 
 pub struct Ingest {
