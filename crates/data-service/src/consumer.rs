@@ -224,6 +224,7 @@ impl Ingest {
 
     fn inbound(&self, m: &BorrowedMessage<'_>) -> Inbound {
         self.metrics.consumed.get_or_create(&TopicLabel { topic: m.topic().to_owned() }).inc();
+        self.metrics.last_consumed_at.store(Utc::now().timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
         let headers = headers_of(m);
         Inbound {
             topic: m.topic().to_owned(),

@@ -100,6 +100,7 @@ impl Service {
             metrics: self.metrics.clone(),
             health: health.clone(),
             every: Duration::from_secs(self.config.sweep_interval),
+            topics: vec![self.config.kafka_topic.clone(), self.config.kafka_patients_topic.clone()],
         };
         let maintenance = tokio::spawn(maintenance.run(wait(rest_stopped)));
         tokio::spawn(async move {

@@ -1,5 +1,8 @@
 //! The data-service's Prometheus metrics.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -38,6 +41,12 @@ pub struct Metrics {
     pub batch_size: Histogram,
     pub store_seconds: Histogram,
     pub lag: Family<PartitionLabel, Gauge>,
+    pub group_lag: Family<TopicLabel, Gauge>,
+    pub assigned_partitions: Family<TopicLabel, Gauge>,
+    pub last_consumed_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// When the last message was consumed (ms since the Unix epoch; the
+    /// service's start until one is), for `last_consumed_age_seconds`.
+    pub last_consumed_at: Arc<AtomicI64>,
     pub queue_depth: Gauge,
     pub queue_oldest_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
@@ -57,6 +66,10 @@ impl Metrics {
             batch_size: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             store_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             lag: Family::default(),
+            group_lag: Family::default(),
+            assigned_partitions: Family::default(),
+            last_consumed_age_seconds: Gauge::default(),
+            last_consumed_at: Arc::new(AtomicI64::new(chrono::Utc::now().timestamp_millis())),
             queue_depth: Gauge::default(),
             queue_oldest_age_seconds: Gauge::default(),
         };
@@ -80,7 +93,27 @@ impl Metrics {
         );
         r.register("icu_ingest_batch_messages", "Messages per landed batch", m.batch_size.clone());
         r.register("icu_ingest_store_seconds", "Time to land one batch in PostgreSQL", m.store_seconds.clone());
-        r.register("icu_ingest_consumer_lag_messages", "High watermark minus committed offset", m.lag.clone());
+        r.register(
+            "icu_ingest_consumer_lag_messages",
+            "High watermark minus committed offset, per partition assigned to this replica",
+            m.lag.clone(),
+        );
+        r.register(
+            "icu_ingest_group_lag_messages",
+            "High watermark minus the group's committed offset, summed over every partition of the topic \
+             (the whole group's lag, as seen by this replica: also by one that holds no partition)",
+            m.group_lag.clone(),
+        );
+        r.register(
+            "icu_ingest_assigned_partitions",
+            "Partitions of the topic assigned to this replica",
+            m.assigned_partitions.clone(),
+        );
+        r.register(
+            "icu_ingest_last_consumed_age_seconds",
+            "Seconds since this replica last consumed a message (since its start, before the first)",
+            m.last_consumed_age_seconds.clone(),
+        );
         r.register("icu_ingest_queue_depth", "Readings waiting in ingest_queue", m.queue_depth.clone());
         r.register(
             "icu_ingest_queue_oldest_age_seconds",
