@@ -1,5 +1,6 @@
 //! Hears the database's announcements of changed readings and applies them
-//! to the page cache; reconnects with backoff when the connection is lost.
+//! to the page cache and hands them to the live stream's feed; reconnects
+//! with backoff when the connection is lost.
 //!
 //! A connection can also die without TCP saying so (a half-open connection
 //! after a network partition): it then delivers nothing, silently. So every
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::page_cache::PageCache;
+use crate::stream::Feed;
 
 const RETRY_FIRST: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(5);
@@ -31,7 +33,13 @@ type Heard = store::Result<Option<ReadingsChanged>>;
 /// Runs until `stop` turns true. The cache caches only while a listener is
 /// connected and heard from, and starts over at each connection.
 #[tracing::instrument(skip_all)]
-pub async fn follow(pool: PgPool, cache: Arc<PageCache>, heartbeat: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn follow(
+    pool: PgPool,
+    cache: Arc<PageCache>,
+    feed: Feed,
+    heartbeat: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     // Heartbeats go out on a connection of their own: a pool busy with
     // requests must not silence them (which would turn the cache off under
     // load, when it is needed most).
@@ -43,6 +51,7 @@ pub async fn follow(pool: PgPool, cache: Arc<PageCache>, heartbeat: Duration, mu
     // Off whatever happens to this task, even a panic.
     let _off = NotListening(&cache);
     let mut retry = RETRY_FIRST;
+    let mut first = true;
     loop {
         let connected = tokio::select! {
             () = stopped(&mut stop) => break,
@@ -51,6 +60,12 @@ pub async fn follow(pool: PgPool, cache: Arc<PageCache>, heartbeat: Duration, mu
         match connected {
             Ok(listener) => {
                 cache.set_listening(true);
+                // Commits while nobody listened were never heard: the
+                // stream's clients reload (after listening resumed, so that
+                // what they reload cannot miss anything either).
+                if !std::mem::take(&mut first) {
+                    feed.gap("the stream's connection to the database was lost and made anew");
+                }
                 retry = RETRY_FIRST;
                 tracing::debug!("listening for changed readings");
                 let backend = listener.backend_pid();
@@ -58,7 +73,7 @@ pub async fn follow(pool: PgPool, cache: Arc<PageCache>, heartbeat: Duration, mu
                 // cancelled mid-read; it is dropped whole when taken for dead.
                 let (heard, mut hearing) = mpsc::channel::<Heard>(64);
                 let task = tokio::spawn(listen(listener, heard));
-                let lost = hear(&cache, heartbeat, &mut hearing, &mut stop).await;
+                let lost = hear(&cache, &feed, heartbeat, &mut hearing, &mut stop).await;
                 cache.set_listening(false);
                 let Some(why) = lost else {
                     task.abort();
@@ -118,6 +133,7 @@ async fn beat(pool: PgPool, every: Duration) {
 /// reason), or `stop` turns true (`None`).
 async fn hear(
     cache: &PageCache,
+    feed: &Feed,
     heartbeat: Duration,
     hearing: &mut mpsc::Receiver<Heard>,
     stop: &mut watch::Receiver<bool>,
@@ -133,6 +149,7 @@ async fn hear(
                 Some(Ok(Some(change))) => {
                     last_heard = Instant::now();
                     cache.changed(&change);
+                    feed.announce(&change);
                 }
                 Some(Ok(None)) | None => return Some("the connection was lost".to_owned()),
                 Some(Err(e)) => return Some(e.to_string()),

@@ -19,6 +19,8 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::page_cache::{Lookup, PageCache};
 use crate::paging::{Page, ReadingQuery, encode_cursor, next_link};
+use crate::stream::Hub;
+use crate::stream::sse::{self, Clients, StreamLimits};
 use crate::views::{OriginalReading, PatientList, PatientView, ReadingPage, ReadingView};
 
 #[derive(Clone)]
@@ -26,6 +28,9 @@ pub struct AppState {
     pub pool: PgPool,
     pub stale_after: Duration,
     pub pages: Arc<PageCache>,
+    pub hub: Arc<Hub>,
+    pub stream: StreamLimits,
+    pub stream_clients: Arc<Clients>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -40,6 +45,7 @@ pub fn routes(prefix: &str) -> Vec<(Method, String, MethodRouter<Shared>)> {
         (Method::GET, format!("{prefix}/patients"), get(list_patients)),
         (Method::GET, format!("{prefix}/patients/{{uuid}}"), get(get_patient)),
         (Method::GET, format!("{prefix}/patients/{{uuid}}/metrics"), get(list_readings)),
+        (Method::GET, format!("{prefix}/stream"), get(sse::stream)),
         // The original assignment's path, in the original shape, for its clients.
         (Method::GET, ORIGINAL_READINGS.to_owned(), get(list_original_readings)),
     ]

@@ -58,6 +58,22 @@ pub struct Config {
     #[arg(long, env = "WARD_GAUGES_MAX_PATIENTS", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub ward_gauges_max_patients: u32,
+    /// Events of the live stream kept for clients that reconnect with
+    /// `Last-Event-ID` (0 keeps none: every reconnection resyncs).
+    #[arg(long, env = "STREAM_REPLAY", default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub stream_replay: u32,
+    /// Events a stream client may fall behind before it is disconnected
+    /// (it may then resume from the replay with `Last-Event-ID`).
+    /// It must exceed the largest burst: one landed batch of up to
+    /// BATCH_MAX_MESSAGES readings is published at once.
+    #[arg(long, env = "STREAM_CLIENT_BUFFER", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(16..=1_000_000))]
+    pub stream_client_buffer: u32,
+    /// Seconds between heartbeat comments on an idle stream, so that proxies keep it open.
+    #[arg(long, env = "STREAM_HEARTBEAT", default_value = "15", value_parser = parse_seconds)]
+    pub stream_heartbeat: Duration,
+    /// Stream clients this replica serves at once; beyond, 503.
+    #[arg(long, env = "STREAM_MAX_CLIENTS", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub stream_max_clients: u32,
     /// Debug logging.
     #[arg(long, env = "DEBUG")]
     pub debug: bool,

@@ -11,6 +11,7 @@ pub mod error;
 pub mod openapi;
 pub mod page_cache;
 pub mod paging;
+pub mod stream;
 pub mod views;
 pub mod ward_gauges;
 
@@ -38,6 +39,8 @@ pub use config::{Config, CorsOrigins};
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::page_cache::{CacheMetrics, PageCache};
+use crate::stream::sse::StreamLimits;
+use crate::stream::{Hub, StreamMetrics};
 use crate::ward_gauges::WardGauges;
 
 /// How often readiness pings the database, and how long a ping may take.
@@ -51,6 +54,7 @@ pub struct Service {
     readiness: Readiness,
     listener: TcpListener,
     pages: Arc<PageCache>,
+    hub: Arc<Hub>,
 }
 
 impl Service {
@@ -84,10 +88,25 @@ impl Service {
                 config.ward_gauges_max_patients as usize,
             )
         });
+        let hub = Arc::new(Hub::new(
+            config.stream_replay as usize,
+            config.stream_client_buffer as usize,
+            StreamMetrics::register(&mut registry),
+        ));
         let readiness = Readiness::default();
         readiness.set(true);
         let spec = openapi::document(&config.api_prefix)?;
-        let state = Arc::new(AppState { pool: pool.clone(), stale_after: config.stale_after(), pages: pages.clone() });
+        let state = Arc::new(AppState {
+            pool: pool.clone(),
+            stale_after: config.stale_after(),
+            pages: pages.clone(),
+            hub: hub.clone(),
+            stream: StreamLimits {
+                heartbeat: config.stream_heartbeat,
+                max_clients: config.stream_max_clients as usize,
+            },
+            stream_clients: Arc::default(),
+        });
         let ops = telemetry::ops_router(Arc::new(registry), readiness.clone());
         let ops = match ward {
             Some(ward) => ops.layer(middleware::from_fn_with_state(ward, ward_gauges::refresh_before_scrape)),
@@ -102,7 +121,7 @@ impl Service {
             api = %format!("{}/patients", config.api_prefix),
             "monitor-service started"
         );
-        Ok(Service { config, pool, app, readiness, listener, pages })
+        Ok(Service { config, pool, app, readiness, listener, pages, hub })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -114,17 +133,22 @@ impl Service {
         let (stop, stopped) = watch::channel(false);
         let probe = tokio::spawn(probe(self.pool.clone(), self.readiness.clone(), stopped.clone()));
         let heartbeat = self.config.page_cache_heartbeat;
-        // A cache that is off needs no listening connection.
-        let announcements = self
-            .pages
-            .is_enabled()
-            .then(|| tokio::spawn(announcements::follow(self.pool.clone(), self.pages, heartbeat, stopped)));
+        // The page cache and the live stream hear the same announcements.
+        let (feed, feeding) = stream::Feed::start(self.pool.clone(), self.hub.clone());
+        let announcements =
+            tokio::spawn(announcements::follow(self.pool.clone(), self.pages, feed, heartbeat, stopped));
+        let hub = self.hub;
+        // Streams never end by themselves: they are ended when shutdown
+        // begins, or graceful shutdown would wait for them forever.
+        let shutdown = async move {
+            shutdown.await;
+            hub.close();
+        };
         axum::serve(self.listener, self.app).with_graceful_shutdown(shutdown).await?;
         let _ = stop.send(true);
         probe.await?;
-        if let Some(announcements) = announcements {
-            announcements.await?;
-        }
+        announcements.await?;
+        feeding.await?;
         self.pool.close().await;
         tracing::info!("monitor-service stopped");
         Ok(())

@@ -172,11 +172,15 @@ impl PageCache {
 
     /// Applies one announcement from the database.
     pub fn changed(&self, change: &ReadingsChanged) {
+        // An admission changes no page of readings; a cache that is off
+        // keeps no bookkeeping (the stream hears the same announcements).
+        if !self.is_enabled() || matches!(change, ReadingsChanged::Heartbeat | ReadingsChanged::Admitted(_)) {
+            return;
+        }
         let mut state = self.lock();
-        match change {
-            ReadingsChanged::Heartbeat => return,
-            ReadingsChanged::All => Self::forget_all(&mut state),
-            ReadingsChanged::Patients(patients) => {
+        match change.patients() {
+            None => Self::forget_all(&mut state),
+            Some(patients) => {
                 if state.patients.len() + patients.len() > MAX_TRACKED_PATIENTS {
                     Self::forget_all(&mut state);
                     return;
@@ -185,7 +189,7 @@ impl PageCache {
                 let now = state.changes;
                 let mut freed = 0;
                 for patient in patients {
-                    let entry = state.patients.entry(*patient).or_default();
+                    let entry = state.patients.entry(patient).or_default();
                     entry.changed_at = now;
                     freed += entry.drop_pages();
                 }

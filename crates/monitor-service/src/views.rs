@@ -124,3 +124,25 @@ impl OriginalReading {
         }
     }
 }
+
+/// A reading on the live stream: its patient and the reading as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct StreamReading {
+    pub patient: Uuid,
+    pub reading: ReadingView,
+}
+
+/// An admission on the live stream.
+#[derive(Debug, Serialize)]
+pub struct AdmissionView {
+    pub uuid: Uuid,
+    pub name: String,
+    pub bed: Option<String>,
+    pub admitted_at: DateTime<Utc>,
+}
+
+impl From<&store::ward::AdmittedPatient> for AdmissionView {
+    fn from(p: &store::ward::AdmittedPatient) -> Self {
+        AdmissionView { uuid: p.uuid, name: p.name.clone(), bed: p.bed.clone(), admitted_at: p.admitted_at }
+    }
+}

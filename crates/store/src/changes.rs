@@ -1,9 +1,14 @@
 //! Which patients' readings changed: the database announces every committed
 //! change to `vital_signs` on a channel (migration `0002_readings_changed`),
 //! so a reader can cache what it read and drop it the moment it is stale.
+//! Inserts name each stored reading, and admissions are announced too
+//! (migration `0005_stream_announcements`), so the live stream can fetch
+//! exactly what a commit added.
 
 use sqlx::PgPool;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use uuid::Uuid;
@@ -14,12 +19,23 @@ pub const CHANNEL: &str = "icu_readings_changed";
 /// One announcement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadingsChanged {
-    /// Readings of these patients were inserted, updated or deleted.
+    /// Readings of these patients were updated or deleted.
     Patients(Vec<Uuid>),
+    /// These readings were stored (inserted), per patient in time order.
+    Stored(Vec<ReadingKey>),
+    /// These patients were admitted, or their name, bed or admission time changed.
+    Admitted(Vec<Uuid>),
     /// Anything may have changed (a TRUNCATE, or a payload this code cannot read).
     All,
     /// Nothing changed: a listener's proof that its connection still delivers.
     Heartbeat,
+}
+
+/// A stored reading's primary key: its patient and the instant it was measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReadingKey {
+    pub patient: Uuid,
+    pub measured_at: DateTime<Utc>,
 }
 
 /// The payload of a heartbeat ([`heartbeat`]).
@@ -42,21 +58,51 @@ pub async fn heartbeat(pool: &PgPool) -> crate::Result<()> {
 }
 
 impl ReadingsChanged {
-    /// Reads a payload: UUIDs separated by commas, or `*`. Anything else is
-    /// taken as "everything changed": a reader that errs that way only loses
-    /// its cache, never serves a stale page.
+    /// Reads a payload: `stored:` and reading keys (`uuid@microseconds`),
+    /// `admitted:` and UUIDs, UUIDs, or `*`, each list separated by commas.
+    /// Anything else is taken as "everything changed": a reader that errs
+    /// that way only loses its cache (and the stream's clients resync), never
+    /// serves a stale page.
     pub fn parse(payload: &str) -> ReadingsChanged {
-        match payload {
+        let parsed = match payload {
             "*" => return ReadingsChanged::All,
             HEARTBEAT => return ReadingsChanged::Heartbeat,
-            _ => {}
-        }
-        let patients: Result<Vec<Uuid>, _> = payload.split(',').map(Uuid::try_parse).collect();
-        match patients {
-            Ok(patients) => ReadingsChanged::Patients(patients),
-            Err(_) => ReadingsChanged::All,
+            _ => match (payload.strip_prefix("stored:"), payload.strip_prefix("admitted:")) {
+                (Some(keys), _) => keys.split(',').map(parse_key).collect::<Option<_>>().map(ReadingsChanged::Stored),
+                (_, Some(uuids)) => uuids_in(uuids).map(ReadingsChanged::Admitted),
+                _ => uuids_in(payload).map(ReadingsChanged::Patients),
+            },
+        };
+        parsed.unwrap_or(ReadingsChanged::All)
+    }
+
+    /// The patients whose readings changed (none for an admission or a
+    /// heartbeat; `None` for everything), each once.
+    pub fn patients(&self) -> Option<Vec<Uuid>> {
+        match self {
+            ReadingsChanged::All => None,
+            ReadingsChanged::Heartbeat | ReadingsChanged::Admitted(_) => Some(Vec::new()),
+            ReadingsChanged::Patients(patients) => Some(patients.clone()),
+            ReadingsChanged::Stored(keys) => {
+                let mut patients: Vec<Uuid> = keys.iter().map(|k| k.patient).collect();
+                patients.sort_unstable();
+                patients.dedup();
+                Some(patients)
+            }
         }
     }
+}
+
+fn uuids_in(list: &str) -> Option<Vec<Uuid>> {
+    list.split(',').map(|u| Uuid::try_parse(u).ok()).collect()
+}
+
+fn parse_key(key: &str) -> Option<ReadingKey> {
+    let (patient, micros) = key.split_once('@')?;
+    Some(ReadingKey {
+        patient: Uuid::try_parse(patient).ok()?,
+        measured_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+    })
 }
 
 /// A connection of its own (not one of the service's pool) that listens on [`CHANNEL`].
@@ -112,5 +158,19 @@ mod tests {
         assert_eq!(ReadingsChanged::parse("heartbeat"), ReadingsChanged::Heartbeat);
         assert_eq!(ReadingsChanged::parse(""), ReadingsChanged::All);
         assert_eq!(ReadingsChanged::parse(&format!("{a},not-a-uuid")), ReadingsChanged::All);
+        let at = DateTime::parse_from_rfc3339("2026-11-25T08:00:00.123456Z").unwrap().to_utc();
+        let stored = ReadingsChanged::parse(&format!("stored:{a}@{},{b}@0", at.timestamp_micros()));
+        let epoch = DateTime::from_timestamp_micros(0).unwrap();
+        assert_eq!(
+            stored,
+            ReadingsChanged::Stored(vec![
+                ReadingKey { patient: a, measured_at: at },
+                ReadingKey { patient: b, measured_at: epoch }
+            ])
+        );
+        assert_eq!(ReadingsChanged::parse(&format!("admitted:{b},{a}")), ReadingsChanged::Admitted(vec![b, a]));
+        assert_eq!(ReadingsChanged::parse(&format!("stored:{a}@soon")), ReadingsChanged::All);
+        assert_eq!(ReadingsChanged::parse(&format!("stored:{a}")), ReadingsChanged::All);
+        assert_eq!(ReadingsChanged::parse("admitted:"), ReadingsChanged::All);
     }
 }

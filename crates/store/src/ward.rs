@@ -205,3 +205,48 @@ pub async fn readings(pool: &PgPool, patient: Uuid, range: ReadingRange) -> crat
 pub async fn patient_name(pool: &PgPool, uuid: Uuid) -> crate::Result<Option<String>> {
     Ok(sqlx::query_scalar("SELECT name FROM patients WHERE uuid = $1").bind(uuid).fetch_optional(pool).await?)
 }
+
+/// A patient as admitted: who, where, since when.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AdmittedPatient {
+    pub uuid: Uuid,
+    pub name: String,
+    pub bed: Option<String>,
+    pub admitted_at: DateTime<Utc>,
+}
+
+/// A stored reading with its patient, for the live stream.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PatientReading {
+    pub patient_id: Uuid,
+    #[sqlx(flatten)]
+    pub reading: StoredReading,
+}
+
+/// The readings with these keys (one primary-key probe each), in the order
+/// of `keys`; a reading deleted since it was announced is left out.
+pub const READINGS_BY_KEY: &str = concat!(
+    "SELECT r.patient_id, ",
+    reading_columns!("r"),
+    " FROM UNNEST($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS k(patient_id, measured_at, n)",
+    " JOIN vital_signs r ON r.patient_id = k.patient_id AND r.measured_at = k.measured_at",
+    " ORDER BY k.n"
+);
+
+/// The stored readings named by an announcement ([`crate::changes::ReadingsChanged::Stored`]).
+pub async fn readings_by_key(pool: &PgPool, keys: &[crate::changes::ReadingKey]) -> crate::Result<Vec<PatientReading>> {
+    let patients: Vec<Uuid> = keys.iter().map(|k| k.patient).collect();
+    let instants: Vec<DateTime<Utc>> = keys.iter().map(|k| k.measured_at).collect();
+    Ok(sqlx::query_as(READINGS_BY_KEY).bind(&patients).bind(&instants).fetch_all(pool).await?)
+}
+
+/// These patients as admitted, in the order of `uuids` (unknown ones left out).
+pub async fn admitted(pool: &PgPool, uuids: &[Uuid]) -> crate::Result<Vec<AdmittedPatient>> {
+    Ok(sqlx::query_as(
+        "SELECT p.uuid, p.name, p.bed, p.admitted_at FROM UNNEST($1::uuid[]) WITH ORDINALITY AS k(uuid, n) \
+         JOIN patients p ON p.uuid = k.uuid ORDER BY k.n",
+    )
+    .bind(uuids)
+    .fetch_all(pool)
+    .await?)
+}

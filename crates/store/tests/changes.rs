@@ -1,12 +1,14 @@
 //! The database announces every committed change to a patient's readings
-//! (migration `0002_readings_changed`), whoever writes them.
+//! (migration `0002_readings_changed`), whoever writes them; inserts name
+//! each stored reading, and admissions are announced (migration
+//! `0005_stream_announcements`).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
-use store::changes::{ChangeListener, ReadingsChanged};
+use store::changes::{ChangeListener, ReadingKey, ReadingsChanged};
 use store::ingest::{Inbound, Topics, land, land_in, sweep};
 use testkit::TestDatabase;
 use uuid::Uuid;
@@ -23,8 +25,12 @@ fn message(topic: &str, offset: i64, payload: serde_json::Value) -> Inbound {
     }
 }
 
+fn at(second: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z").unwrap().to_utc() + TimeDelta::seconds(second)
+}
+
 fn reading(offset: i64, patient: Uuid, name: Option<&str>, second: i64) -> Inbound {
-    let at = DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z").unwrap().to_utc() + TimeDelta::seconds(second);
+    let at = at(second);
     let mut body = json!({"uuid": patient, "timestamp": at, "pulse": 80,
                           "resp_rate": 16, "bp": "120/80", "spo2": 97, "temperature": 36.9});
     if let Some(name) = name {
@@ -33,12 +39,23 @@ fn reading(offset: i64, patient: Uuid, name: Option<&str>, second: i64) -> Inbou
     message("icu.vitals", offset, body)
 }
 
-/// The patients announced until `expected` are all heard (or it gives up).
+async fn next(listener: &mut ChangeListener) -> ReadingsChanged {
+    match tokio::time::timeout(Duration::from_secs(10), listener.next()).await {
+        Ok(Ok(Some(change))) => change,
+        other => panic!("expected an announcement, got {other:?}"),
+    }
+}
+
+/// The patients whose readings were announced as changed until `expected`
+/// are all heard (or it gives up); admissions are passed over.
 async fn heard(listener: &mut ChangeListener, expected: &BTreeSet<Uuid>) -> BTreeSet<Uuid> {
     let mut heard = BTreeSet::new();
     while !expected.is_subset(&heard) {
-        match tokio::time::timeout(Duration::from_secs(10), listener.next()).await {
-            Ok(Ok(Some(ReadingsChanged::Patients(patients)))) => heard.extend(patients),
+        match next(listener).await {
+            ReadingsChanged::Admitted(_) => {}
+            change @ (ReadingsChanged::Patients(_) | ReadingsChanged::Stored(_)) => {
+                heard.extend(change.patients().unwrap())
+            }
             other => panic!("expected an announcement of {expected:?}, heard {heard:?} then {other:?}"),
         }
     }
@@ -51,12 +68,12 @@ async fn heard(listener: &mut ChangeListener, expected: &BTreeSet<Uuid>) -> BTre
 async fn nothing_more(db: &TestDatabase, listener: &mut ChangeListener, offset: i64) {
     let sentinel = Uuid::new_v4();
     land(&db.pool, &Topics::default(), &[reading(offset, sentinel, Some("Sentinel"), 0)]).await.unwrap();
-    match tokio::time::timeout(Duration::from_secs(10), listener.next()).await {
-        Ok(Ok(Some(ReadingsChanged::Patients(patients)))) => {
-            assert_eq!(patients, vec![sentinel], "announced before the sentinel")
-        }
-        other => panic!("expected the sentinel's announcement, got {other:?}"),
-    }
+    // The sentinel's reading registers the sentinel, then is stored.
+    assert_eq!(next(listener).await, ReadingsChanged::Admitted(vec![sentinel]), "announced before the sentinel");
+    assert_eq!(
+        next(listener).await,
+        ReadingsChanged::Stored(vec![ReadingKey { patient: sentinel, measured_at: at(0) }])
+    );
 }
 
 #[tokio::test]
@@ -114,10 +131,56 @@ async fn a_large_batch_is_announced_in_payloads_postgres_accepts_and_truncate_me
         .collect();
     let landed = land(&db.pool, &Topics::default(), &batch).await.unwrap();
     assert_eq!(landed.stored, 900);
-    let expected: BTreeSet<Uuid> = patients.into_iter().collect();
-    assert_eq!(heard(&mut listener, &expected).await, expected);
+    // Every reading is named once, each patient's in time order.
+    let mut admitted = BTreeSet::new();
+    let mut stored = Vec::new();
+    while stored.len() < 900 {
+        match next(&mut listener).await {
+            ReadingsChanged::Admitted(uuids) => admitted.extend(uuids),
+            ReadingsChanged::Stored(keys) => stored.extend(keys),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let expected: BTreeSet<Uuid> = patients.iter().copied().collect();
+    assert_eq!(admitted, expected, "each patient the batch registered is announced as admitted");
+    let mut keys: Vec<ReadingKey> = patients
+        .iter()
+        .flat_map(|p| [ReadingKey { patient: *p, measured_at: at(5) }, ReadingKey { patient: *p, measured_at: at(10) }])
+        .collect();
+    keys.sort();
+    assert_eq!(stored, keys);
 
     sqlx::query("TRUNCATE vital_signs").execute(&db.pool).await.unwrap();
     let next = tokio::time::timeout(Duration::from_secs(10), listener.next()).await;
     assert!(matches!(next, Ok(Ok(Some(ReadingsChanged::All)))), "{next:?}");
+}
+
+#[tokio::test]
+async fn admissions_are_announced_when_they_change_something_and_stored_readings_can_be_fetched_by_key() {
+    let db = TestDatabase::fresh().await;
+    let mut listener = ChangeListener::connect(&db.pool).await.unwrap();
+    let ada = Uuid::new_v4();
+    let admitted_at = Utc::now() - TimeDelta::hours(1);
+    let admission = |bed: &str| json!({"v": 1, "uuid": ada, "name": "Ada", "bed": bed, "admitted_at": admitted_at});
+    land(&db.pool, &Topics::default(), &[message("icu.patients", 1, admission("03"))]).await.unwrap();
+    assert_eq!(next(&mut listener).await, ReadingsChanged::Admitted(vec![ada]));
+    let patients = store::ward::admitted(&db.pool, &[Uuid::new_v4(), ada]).await.unwrap();
+    assert_eq!(patients.len(), 1, "an unknown patient is left out");
+    assert_eq!((patients[0].name.as_str(), patients[0].bed.as_deref()), ("Ada", Some("03")));
+
+    // The same admission again changes nothing and is no news; a new bed is.
+    land(&db.pool, &Topics::default(), &[message("icu.patients", 2, admission("03"))]).await.unwrap();
+    land(&db.pool, &Topics::default(), &[message("icu.patients", 3, admission("04"))]).await.unwrap();
+    assert_eq!(next(&mut listener).await, ReadingsChanged::Admitted(vec![ada]));
+    assert_eq!(store::ward::admitted(&db.pool, &[ada]).await.unwrap()[0].bed.as_deref(), Some("04"));
+
+    land(&db.pool, &Topics::default(), &[reading(4, ada, None, 7), reading(5, ada, None, 3)]).await.unwrap();
+    let ReadingsChanged::Stored(keys) = next(&mut listener).await else { panic!("expected stored readings") };
+    assert_eq!(keys.iter().map(|k| k.measured_at).collect::<Vec<_>>(), vec![at(3), at(7)], "in time order");
+    // In the order asked for, a key that names nothing left out.
+    let asked = [keys[1], ReadingKey { patient: ada, measured_at: at(100) }, keys[0]];
+    let fetched = store::ward::readings_by_key(&db.pool, &asked).await.unwrap();
+    let instants: Vec<_> = fetched.iter().map(|r| (r.patient_id, r.reading.measured_at)).collect();
+    assert_eq!(instants, vec![(ada, at(7)), (ada, at(3))]);
+    assert_eq!(fetched[0].reading.pulse, 80);
 }

@@ -66,6 +66,28 @@ impl<'a> Ward<'a> {
     }
 }
 
+impl Ward<'_> {
+    /// Readings of several patients landed in one batch (one transaction),
+    /// in the order given; pulse = 60 + index in the batch.
+    pub async fn mixed_readings(&mut self, readings: &[(Uuid, DateTime<Utc>)]) {
+        let payloads = readings
+            .iter()
+            .enumerate()
+            .map(|(i, (patient, t))| {
+                json!({"uuid": patient, "timestamp": t, "pulse": 60 + i % 200, "resp_rate": 18, "bp": "121/79",
+                       "spo2": 95, "temperature": 37.4})
+            })
+            .collect();
+        self.land("icu.vitals", payloads).await;
+    }
+
+    /// Lands the same messages again, as a redelivery would (same offsets).
+    pub async fn redeliver_last(&mut self, readings: &[(Uuid, DateTime<Utc>)]) {
+        self.offset -= readings.len() as i64;
+        self.mixed_readings(readings).await;
+    }
+}
+
 /// `n` timestamps one second apart ending `ago` before now.
 pub fn seconds_ending(ago: TimeDelta, n: usize) -> Vec<DateTime<Utc>> {
     let end = (Utc::now() - ago).duration_round_ms();
