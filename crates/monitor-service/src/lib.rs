@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod openapi;
 pub mod page_cache;
+pub mod pages;
 pub mod paging;
 pub mod stream;
 pub mod views;
@@ -170,9 +171,17 @@ fn router(
         api = api.route(&path, handler);
     }
     let docs: Router = SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", spec).into();
-    let app = api.with_state(state).merge(docs).merge(ops).fallback(|| async {
-        ApiError::Rejected { status: StatusCode::NOT_FOUND, detail: "no such route; see /openapi.json or /docs".into() }
-    });
+    let app = api
+        .with_state(state)
+        .merge(pages::router(&config.api_prefix, config.stale_after()))
+        .merge(docs)
+        .merge(ops)
+        .fallback(|| async {
+            ApiError::Rejected {
+                status: StatusCode::NOT_FOUND,
+                detail: "no such route; see /openapi.json or /docs".into(),
+            }
+        });
     let app =
         telemetry::http::instrument(app, http_metrics).layer(middleware::map_response(error::problem_for_plain_errors));
     match cors(&config.cors_origins) {

@@ -21,11 +21,19 @@ pub struct PatientView {
     pub bed: Option<String>,
     pub admitted_at: DateTime<Utc>,
     pub condition: Condition,
+    /// Whether the bed's monitor sends readings.
+    pub monitor_running: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PatientList {
     pub patients: Vec<PatientView>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorChange {
+    pub running: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +47,7 @@ pub fn router(prefix: &str, ward: Arc<Ward>) -> Router {
         .route(&format!("{prefix}/patients"), get(list))
         .route(&format!("{prefix}/patients/{{uuid}}"), get(one))
         .route(&format!("{prefix}/patients/{{uuid}}/condition"), put(set_condition))
+        .route(&format!("{prefix}/patients/{{uuid}}/monitor"), put(set_monitor))
         .with_state(ward)
 }
 
@@ -50,6 +59,7 @@ fn view(ward: &Ward, index: usize) -> PatientView {
         bed: p.bed.clone(),
         admitted_at: p.admitted_at,
         condition: ward.condition(index),
+        monitor_running: ward.monitor_running(index),
     }
 }
 
@@ -78,5 +88,19 @@ async fn set_condition(
     let condition: Condition = body?.condition.parse()?;
     ward.set_condition(uuid, condition);
     tracing::info!(%uuid, %condition, "condition changed");
+    Ok(Json(view(&ward, index)))
+}
+
+#[tracing::instrument(skip_all)]
+async fn set_monitor(
+    State(ward): State<Arc<Ward>>,
+    Path(uuid): Path<String>,
+    body: Result<Json<MonitorChange>, JsonRejection>,
+) -> Result<Json<PatientView>, ApiError> {
+    let uuid = parse_uuid(&uuid)?;
+    let index = ward.index_of(uuid).ok_or(ApiError::UnknownPatient(uuid))?;
+    let running = body?.running;
+    ward.set_monitor_running(uuid, running);
+    tracing::info!(%uuid, running, "monitor switched");
     Ok(Json(view(&ward, index)))
 }

@@ -92,6 +92,11 @@ impl Emulator {
     }
 
     fn emit(&self, index: usize, physiology: &mut Physiology, rng: &mut ChaCha8Rng, dt: f64, at: DateTime<Utc>) {
+        // A stopped monitor measures nothing and sends nothing; the patient
+        // carries on from where they were when it starts again.
+        if !self.ward.monitor_running(index) {
+            return;
+        }
         physiology.set_condition(self.ward.condition(index));
         let vitals = physiology.step(dt, rng);
         let patient = &self.ward.patients()[index];

@@ -3,7 +3,7 @@
 //! them), so conditions are atomics rather than a lock the hot loop waits on.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
@@ -25,6 +25,9 @@ pub struct EmulatedPatient {
 pub struct Ward {
     patients: Vec<EmulatedPatient>,
     conditions: Vec<AtomicU8>,
+    /// Whether each bed's monitor sends readings (the control API can stop
+    /// one, to show what a silent monitor looks like downstream).
+    monitors: Vec<AtomicBool>,
     by_uuid: HashMap<Uuid, usize>,
     seed: u64,
 }
@@ -64,8 +67,9 @@ impl Ward {
                 .unzip(),
         };
         let by_uuid = patients.iter().enumerate().map(|(i, p)| (p.uuid, i)).collect();
+        let monitors = conditions.iter().map(|_| AtomicBool::new(true)).collect();
         let conditions = conditions.into_iter().map(|c| AtomicU8::new(encode(c))).collect();
-        Ward { patients, conditions, by_uuid, seed }
+        Ward { patients, conditions, monitors, by_uuid, seed }
     }
 
     pub fn patients(&self) -> &[EmulatedPatient] {
@@ -90,6 +94,17 @@ impl Ward {
 
     pub fn condition(&self, index: usize) -> Condition {
         decode(self.conditions[index].load(Ordering::Relaxed))
+    }
+
+    pub fn monitor_running(&self, index: usize) -> bool {
+        self.monitors[index].load(Ordering::Relaxed)
+    }
+
+    /// Starts or stops a patient's monitor; `None` when the patient is not emulated here.
+    pub fn set_monitor_running(&self, uuid: Uuid, running: bool) -> Option<&EmulatedPatient> {
+        let index = self.index_of(uuid)?;
+        self.monitors[index].store(running, Ordering::Relaxed);
+        Some(&self.patients[index])
     }
 
     /// Changes a patient's condition; `None` when the patient is not emulated here.

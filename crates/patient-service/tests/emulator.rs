@@ -308,3 +308,47 @@ async fn a_stop_during_admission_exits_cleanly() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     emulator.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_stopped_over_the_control_api_sends_nothing_until_started_again() {
+    let broker = broker();
+    let emulator = Running::start(&broker, &["--patients", "2", "--metrics-interval", "0.1"]).await;
+    let client = reqwest::Client::new();
+    let list: serde_json::Value =
+        client.get(emulator.url("/api/v1/patients")).send().await.unwrap().json().await.unwrap();
+    let (quiet, other) = (list["patients"][0]["uuid"].as_str().unwrap(), list["patients"][1]["uuid"].as_str().unwrap());
+    assert_eq!(list["patients"][0]["monitor_running"], true);
+    let monitor_url = emulator.url(&format!("/api/v1/patients/{quiet}/monitor"));
+    let switch = async |running: bool| {
+        let response = client.put(&monitor_url).json(&serde_json::json!({"running": running})).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["monitor_running"], running);
+        chrono::Utc::now()
+    };
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped_at = switch(false).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let started_at = switch(true).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let not_a_bool = client.put(&monitor_url).json(&serde_json::json!({"running": "no"})).send().await.unwrap();
+    assert_eq!(not_a_bool.status(), 422);
+    emulator.stop().await;
+
+    let messages = read_back(&broker).await;
+    let times = |uuid: &str| -> Vec<chrono::DateTime<chrono::Utc>> {
+        readings_by_patient(&messages)[uuid]
+            .iter()
+            .map(|m| ReadingMessage::decode(&m.payload).unwrap().measured_at)
+            .collect()
+    };
+    // Readings are stamped when due, so nothing sent after the switch is
+    // stamped later than it (a small margin for the millisecond rounding).
+    let margin = chrono::TimeDelta::milliseconds(5);
+    let silent = |t: &chrono::DateTime<chrono::Utc>| *t > stopped_at + margin && *t < started_at - margin;
+    let quiet_times = times(quiet);
+    assert!(!quiet_times.iter().any(silent), "readings while stopped: {quiet_times:?}");
+    assert!(quiet_times.iter().any(|t| *t < stopped_at) && quiet_times.iter().any(|t| *t > started_at));
+    assert!(times(other).iter().filter(|t| silent(t)).count() >= 5, "the other monitor kept sending");
+}
