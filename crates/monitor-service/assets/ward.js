@@ -48,6 +48,7 @@
     const r = p.latest;
     if (r) {
       el.dataset.band = r.news2.band;
+      el.dataset.timestamp = r.timestamp;
       el.querySelector('.news2-badge .score').textContent = r.news2.score;
       el.querySelector('.news2-badge .band').textContent = Screen.bandText[r.news2.band] || r.news2.band;
       for (const v of VITALS) {
