@@ -11,7 +11,7 @@ source scripts/lib.sh
 : "${DATABASE_URL:?run through scripts/with-postgres.sh}"
 : "${PG_BIN:?run through scripts/with-postgres.sh}"
 
-apt_install podman runc binutils ca-certificates curl
+apt_install podman runc binutils ca-certificates
 
 start=$(date +%s)
 image=$(scripts/build-image.sh)
