@@ -17,7 +17,7 @@
 //! oldest reading, then those without any reading), so a ward that grows beyond the bound keeps the patients
 //! a dashboard must show; `icu_ward_patients` still counts everyone.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -78,11 +78,17 @@ struct Shared {
 
 impl Shared {
     fn current(&self) -> Arc<Snapshot> {
-        self.snapshot.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.lock().clone()
     }
 
     fn replace(&self, snapshot: Snapshot) {
-        *self.snapshot.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        *self.lock() = Arc::new(snapshot);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Arc<Snapshot>> {
+        // Poisoned only by a panic while held, and a panic ends the process
+        // (telemetry::panic); held only to clone or swap an Arc.
+        self.snapshot.lock().expect("the ward snapshot lock is never poisoned")
     }
 }
 
