@@ -3,13 +3,16 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 
+use chrono::Utc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use store::ingest::Landed;
+use store::ingest::{CONFLICT, Landed, REFUSED_BY_DATABASE};
+use vitals::DecodeError;
+use vitals::plan::UNKNOWN_TOPIC;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
@@ -40,6 +43,7 @@ pub struct Metrics {
     pub commit_errors: Counter,
     pub batch_size: Histogram,
     pub store_seconds: Histogram,
+    pub freshness: Histogram,
     pub lag: Family<PartitionLabel, Gauge>,
     pub group_lag: Family<TopicLabel, Gauge>,
     pub assigned_partitions: Family<TopicLabel, Gauge>,
@@ -65,11 +69,14 @@ impl Metrics {
             commit_errors: Counter::default(),
             batch_size: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             store_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            // 5 ms to about 5.5 min: a reading landed in its own batch, or
+            // promoted long after it was parked.
+            freshness: Histogram::new(exponential_buckets(0.005, 2.0, 17)),
             lag: Family::default(),
             group_lag: Family::default(),
             assigned_partitions: Family::default(),
             last_consumed_age_seconds: Gauge::default(),
-            last_consumed_at: Arc::new(AtomicI64::new(chrono::Utc::now().timestamp_millis())),
+            last_consumed_at: Arc::new(AtomicI64::new(Utc::now().timestamp_millis())),
             queue_depth: Gauge::default(),
             queue_oldest_age_seconds: Gauge::default(),
         };
@@ -114,12 +121,25 @@ impl Metrics {
             "Seconds since this replica last consumed a message (since its start, before the first)",
             m.last_consumed_age_seconds.clone(),
         );
+        r.register(
+            "icu_ingest_freshness_seconds",
+            "A reading's age when the transaction that stores it commits (commit time minus measured_at)",
+            m.freshness.clone(),
+        );
         r.register("icu_ingest_queue_depth", "Readings waiting in ingest_queue", m.queue_depth.clone());
         r.register(
             "icu_ingest_queue_oldest_age_seconds",
             "Age of the oldest reading in ingest_queue",
             m.queue_oldest_age_seconds.clone(),
         );
+        // Every quarantine kind from the start, at zero: a kind's first
+        // message then shows in rate() and increase() (and on dashboards).
+        for kind in DecodeError::KINDS.into_iter().chain([UNKNOWN_TOPIC, CONFLICT, REFUSED_BY_DATABASE]) {
+            drop(m.quarantined.get_or_create(&KindLabel { kind }));
+        }
+        for kind in store::Error::METRIC_LABELS {
+            drop(m.store_errors.get_or_create(&KindLabel { kind }));
+        }
         m
     }
 
@@ -128,7 +148,13 @@ impl Metrics {
         self.store_errors.get_or_create(&KindLabel { kind: error.metric_label() }).inc();
     }
 
+    /// Counts what became of a batch (or a sweep); called as soon as its
+    /// transaction has committed, so that now is its commit time.
     pub fn record(&self, landed: &Landed) {
+        let committed = Utc::now();
+        for measured in &landed.measured {
+            self.freshness.observe((committed - *measured).as_seconds_f64());
+        }
         self.admitted.inc_by(landed.admitted);
         self.stored.inc_by(landed.stored);
         self.duplicates.inc_by(landed.duplicates);

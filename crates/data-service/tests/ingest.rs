@@ -68,6 +68,18 @@ async fn valid_readings_are_stored_once_and_each_bad_message_is_quarantined() {
             && service.metric("icu_ingest_stored_total").await == 200.0
     })
     .await;
+    // Every stored reading's freshness is observed once; these were measured
+    // at 2026-11-24 (see `reading`), so all are older than the last bucket.
+    assert_eq!(service.metric("icu_ingest_freshness_seconds_count").await, 200.0);
+    assert_eq!(service.metric(r#"icu_ingest_freshness_seconds_bucket{le="+Inf"}"#).await, 200.0);
+    let lines = service.metric_lines().await;
+    let last_finite = r#"icu_ingest_freshness_seconds_bucket{le="327.68"} 0"#;
+    assert!(lines.iter().any(|l| l == last_finite), "{last_finite} missing: {lines:?}");
+    // Kinds that never happened are there at zero, for rate() and dashboards.
+    for kind in ["conflict", "refused_by_database", "unknown_topic", "invalid_field"] {
+        let series = format!(r#"icu_ingest_quarantined_total{{kind="{kind}"}} 0"#);
+        assert!(lines.contains(&series), "{series} missing");
+    }
     assert_eq!(service.metric(r#"icu_build_info{service="data-service""#).await, 1.0);
     assert!(service.metric(r#"icu_http_requests_total{method="GET",route="/metrics",status="200"}"#).await >= 1.0);
     service.stop().await;

@@ -32,6 +32,9 @@ impl Error {
         }
     }
 
+    /// Every label [`Error::metric_label`] gives, for series that start at zero.
+    pub const METRIC_LABELS: [&'static str; 3] = ["database", "migration", "encode"];
+
     /// A bounded label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {

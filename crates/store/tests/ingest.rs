@@ -61,7 +61,7 @@ async fn a_reading_in_the_original_format_registers_its_patient_and_is_stored() 
     let mut feed = Feed::default();
     let ada = Uuid::new_v4();
     let landed = land(&db.pool, &Topics::default(), &[feed.reading(ada, Some("Ada"), 0, 72)]).await.unwrap();
-    assert_eq!(landed, Landed { stored: 1, fates: vec![Fate::Stored], ..Landed::default() });
+    assert_eq!(landed, Landed { stored: 1, fates: vec![Fate::Stored], measured: vec![at(0)], ..Landed::default() });
     let (name, pulse, news2, band, topic): (String, i16, i16, String, String) = sqlx::query_as(
         "SELECT p.name, v.pulse, v.news2, v.news2_band, v.source_topic FROM vital_signs v JOIN patients p ON p.uuid = v.patient_id",
     )
@@ -97,6 +97,7 @@ async fn a_reading_before_its_patient_is_held_then_stored_with_the_admission() {
 
     let landed = land(&db.pool, &Topics::default(), &[feed.admission(ben, "Ben", "02")]).await.unwrap();
     assert_eq!((landed.admitted, landed.promoted), (1, 2));
+    assert_eq!(landed.measured, [at(0), at(5)], "promoted readings count for freshness too");
     assert_eq!(count(&db.pool, "vital_signs").await, 2);
     assert_eq!(count(&db.pool, "ingest_queue").await, 0);
     // The promoted rows keep where they came from.
@@ -123,8 +124,12 @@ async fn the_same_batch_landed_twice_stores_each_reading_once() {
     ];
     let first = land(&db.pool, &Topics::default(), &batch).await.unwrap();
     assert_eq!((first.stored, first.queued, first.duplicates), (4, 1, 0));
+    let mut measured = first.measured.clone();
+    measured.sort();
+    assert_eq!(measured, [at(0), at(0), at(5), at(5)], "the stored readings' times, for freshness");
     let again = land(&db.pool, &Topics::default(), &batch).await.unwrap();
     assert_eq!((again.stored, again.queued, again.duplicates), (0, 0, 5), "four stored and one parked before");
+    assert!(again.measured.is_empty(), "a duplicate is not fresh: it was stored before");
     assert_eq!(count(&db.pool, "vital_signs").await, 4);
     assert_eq!(count(&db.pool, "ingest_queue").await, 1);
     assert_eq!(count(&db.pool, "ingest_quarantine").await, 1);

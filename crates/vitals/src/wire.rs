@@ -127,6 +127,19 @@ impl DecodeError {
             DecodeError::Invalid(_) => "invalid_field",
         }
     }
+
+    /// Every kind `kind()` can return: the data-service's quarantine counters
+    /// start at zero for each, so a kind's first message shows in `rate()`.
+    pub const KINDS: [&'static str; 8] = [
+        "oversized",
+        "malformed_json",
+        "missing_field",
+        "wrong_type",
+        "invalid_field",
+        "unsupported_version",
+        "out_of_range",
+        "impossible",
+    ];
 }
 
 /// Accepts RFC 3339, and also the offset-less ISO 8601 that Python's
@@ -346,6 +359,7 @@ mod tests {
         for (payload, kind, mentions) in cases {
             let err = ReadingMessage::decode(payload.as_bytes()).unwrap_err();
             assert_eq!(err.kind(), kind, "{err}");
+            assert!(DecodeError::KINDS.contains(&kind));
             assert!(err.to_string().contains(mentions), "{err:?} should mention {mentions:?}");
         }
     }

@@ -89,6 +89,8 @@ pub use testkit::Running;
 pub trait DataService {
     async fn start(config: Config) -> Running;
     async fn metric(&self, name: &str) -> f64;
+    /// Every line of `/metrics`.
+    async fn metric_lines(&self) -> Vec<String>;
 }
 
 impl DataService for Running {
@@ -99,6 +101,11 @@ impl DataService for Running {
 
     async fn metric(&self, name: &str) -> f64 {
         metric(self.addr, name).await
+    }
+
+    async fn metric_lines(&self) -> Vec<String> {
+        let text = reqwest::get(format!("http://{}/metrics", self.addr)).await.unwrap().text().await.unwrap();
+        text.lines().map(str::to_owned).collect()
     }
 }
 

@@ -123,9 +123,13 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
     });
 
     let (indices, rows): (Vec<usize>, Vec<_>) = rows_of(&plan, batch, &to_write).into_iter().unzip();
+    let mut measured = Vec::with_capacity(rows.len());
     for (written, i) in write(tx, &rows).await?.into_iter().zip(indices) {
         fates[i] = match written {
-            Written::Stored => Fate::Stored,
+            Written::Stored => {
+                measured.extend(plan.reading(i).map(|s| s.reading.measured_at));
+                Fate::Stored
+            }
             Written::Duplicate => Fate::Duplicate,
             Written::Conflict => {
                 let reason = plan.reading(i).map(|s| conflict_reason(&s.reading)).unwrap_or_default();
@@ -143,6 +147,7 @@ pub async fn land_in(tx: &mut Transaction<'_, Postgres>, topics: &Topics, batch:
 
     quarantine(tx, &rejected).await?;
     let mut landed = Landed::of_fates(fates);
+    landed.measured = measured;
     landed.absorb(promoted);
     Ok(landed)
 }

@@ -129,6 +129,9 @@ pub struct Landed {
     pub quarantined: BTreeMap<&'static str, u64>,
     /// One per message of the batch, in batch order (empty for a sweep).
     pub fates: Vec<Fate>,
+    /// When each reading written here was measured (the batch's own and
+    /// promoted ones): its freshness at commit, for the metrics.
+    pub measured: Vec<DateTime<Utc>>,
 }
 
 impl Landed {
@@ -160,5 +163,6 @@ impl Landed {
             *self.quarantined.entry(kind).or_default() += n;
         }
         self.fates.extend(other.fates);
+        self.measured.extend(other.measured);
     }
 }

@@ -91,7 +91,10 @@ pub(super) async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, 
     let (indices, rows): (Vec<usize>, Vec<_>) = rows_of(&plan, &messages, &plan.readings).into_iter().unzip();
     for (written, i) in write(conn, &rows).await?.into_iter().zip(indices) {
         match written {
-            Written::Stored => landed.promoted += 1,
+            Written::Stored => {
+                landed.promoted += 1;
+                landed.measured.extend(plan.reading(i).map(|s| s.reading.measured_at));
+            }
             Written::Duplicate => landed.duplicates += 1,
             Written::Conflict => {
                 let reason = plan.reading(i).map(|s| conflict_reason(&s.reading)).unwrap_or_default();
