@@ -155,22 +155,28 @@ fn report(service: &str, outcome: Result<anyhow::Result<()>, tokio::task::JoinEr
 }
 
 pub async fn run(args: DemoArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    run_with(args, shutdown, |_| {}).await
+    let (patients, interval) = (args.patients, args.interval.clone());
+    run_with(args, shutdown, |ward| eprint!("{}", banner(ward, patients, &interval))).await
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::Parser as _;
-
-    use crate::{Cli, Command};
-
-    #[test]
-    fn the_demo_config_never_shows_the_password() {
-        let cli = Cli::try_parse_from(["icu", "demo", "--database-url", "postgres://ward:p@ss@db/icu"]).unwrap();
-        let Command::Demo(args) = &cli.command else { panic!("expected the demo") };
-        let shown = format!("{cli:?} {args:?}");
-        assert!(!shown.contains("p@ss") && !shown.contains("p%40ss"), "{shown}");
-        assert!(shown.contains("postgres://ward:***@db/icu"), "{shown}");
-        assert_eq!(args.database_url.expose(), "postgres://ward:p%40ss@db/icu", "handed on to the services as given");
-    }
+/// What a person running the demo needs first: where to look, how to stop.
+/// Links name `localhost`, which a browser can open (the services listen on
+/// every address, 0.0.0.0, which it cannot).
+pub fn banner(ward: &Ward, patients: u32, interval: &str) -> String {
+    let at = |addr: &SocketAddr, path: &str| format!("http://localhost:{}{path}", addr.port());
+    let (monitor, emulator) = (&ward.monitor_service, &ward.patient_service);
+    format!(
+        "\n  icu-monitor: a ward of {patients} patients, a reading every {interval} s each\n\n\
+         \x20   Ward screen    {}\n\
+         \x20   Ward API       {}\n\
+         \x20   API docs       {}\n\
+         \x20   Live stream    {}\n\
+         \x20   Emulator API   {}  (PUT …/{{uuid}}/condition, …/{{uuid}}/monitor)\n\n\
+         \x20 Ctrl-C stops the ward.\n\n",
+        at(monitor, "/"),
+        at(monitor, "/api/v1/patients"),
+        at(monitor, "/docs"),
+        at(monitor, "/api/v1/stream"),
+        at(emulator, "/api/v1/patients"),
+    )
 }

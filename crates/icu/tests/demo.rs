@@ -38,6 +38,15 @@ async fn the_ward_shows_every_emulated_patient_with_a_fresh_reading() {
     let checks = async move {
         let ward = ready_rx.await.expect("the demo starts");
         let api = format!("http://{}", ward.monitor_service);
+        // Every link of the banner opens (the ward page, the API, the docs,
+        // the stream, the emulator), named as a browser can open it.
+        let banner = icu::demo::banner(&ward, 6, "0.3");
+        let links: Vec<&str> = banner.split_whitespace().filter(|w| w.starts_with("http://localhost:")).collect();
+        assert_eq!(links.len(), 5, "{banner}");
+        for link in links {
+            let response = reqwest::get(link).await.unwrap();
+            assert_eq!(response.status(), 200, "{link}");
+        }
         let client = reqwest::Client::new();
 
         // Poll until every patient has a reading that is not stale.

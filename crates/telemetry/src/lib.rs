@@ -9,6 +9,7 @@ pub mod api_prefix;
 pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod log_format;
 pub mod logging;
 pub mod ops;
 pub mod panic;
@@ -16,6 +17,7 @@ pub mod problem;
 pub mod shutdown;
 
 pub use api_prefix::parse_api_prefix;
+pub use log_format::LogFormat;
 pub use logging::init_logging;
 pub use ops::{Readiness, ops_router};
 pub use panic::abort_on_panic;

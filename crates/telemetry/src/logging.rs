@@ -72,12 +72,17 @@ where
     }
 }
 
-/// Installs the JSON-lines subscriber. `debug` is the original `DEBUG`
-/// switch; `RUST_LOG` refines it when set. Safe to call twice (tests, `icu demo`).
+/// Installs the subscriber: JSON lines, or readable lines at a terminal or
+/// with `LOG_FORMAT=pretty` ([`crate::LogFormat`]). `debug` is the original
+/// `DEBUG` switch; `RUST_LOG` refines it when set. Safe to call twice (tests, `icu demo`).
 pub fn init_logging(debug: bool) {
     let default = if debug { "debug,h2=info,hyper=info,sqlx=warn,rdkafka=info" } else { "info,sqlx=warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().event_format(JsonLines).with_env_filter(filter).try_init();
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match crate::LogFormat::from_env() {
+        crate::LogFormat::Json => subscriber.event_format(JsonLines).try_init(),
+        crate::LogFormat::Pretty => subscriber.try_init(),
+    };
 }
 
 #[cfg(test)]
