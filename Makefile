@@ -8,7 +8,7 @@ export CARGO_TARGET_DIR ?= /tmp/icu-monitor-target
 help:            ## this list: every target with its `## ` comment
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):[^#]*## (.*)/  \1\t\2/' | expand -t 18
 
-demo:            ## the whole ward in one process, on a throwaway PostgreSQL
+demo:            ## the whole ward in one process, on a throwaway PostgreSQL, without access control (AUTH_MODE=none)
 	cargo build -p icu
 	scripts/with-postgres.sh $(CARGO_TARGET_DIR)/debug/icu demo
 

@@ -33,7 +33,8 @@ LUA
 
 serve() { # PAGE_CACHE_MB
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  PAGE_CACHE_MB=$1 DB_POOL_SIZE=${DB_POOL_SIZE:-4} "$BIN/monitor-service" --host 127.0.0.1 --port "$PORT" \
+  # Access control off: this measures the read path, not token checks.
+  AUTH_MODE=none PAGE_CACHE_MB=$1 DB_POOL_SIZE=${DB_POOL_SIZE:-4} "$BIN/monitor-service" --host 127.0.0.1 --port "$PORT" \
     >"$WORK/service-$1.log" 2>&1 &
   SERVICE=$!
   PIDS+=("$SERVICE")

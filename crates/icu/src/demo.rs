@@ -78,6 +78,9 @@ pub async fn run_with(
         &args.api_port.to_string(),
         "--metrics-interval",
         interval,
+        // A demo ward of emulated patients: no OpenID provider to ask.
+        "--auth-mode",
+        "none",
     ])?)
     .await?;
     let patients = patient_service::Service::start(patient_service::Config::try_parse_from([
@@ -106,7 +109,7 @@ pub async fn run_with(
         ward_api = %format!("http://{}/api/v1/patients", ward.monitor_service),
         docs = %format!("http://{}/docs", ward.monitor_service),
         emulator = %format!("http://{}/api/v1/patients", ward.patient_service),
-        "ward running; Ctrl-C stops it"
+        "ward running without access control (AUTH_MODE=none: a demo of emulated patients); Ctrl-C stops it"
     );
     on_ready(&ward);
 

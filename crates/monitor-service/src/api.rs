@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use store::ward::StoredReading;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::page_cache::{Lookup, PageCache};
 use crate::paging::{Page, ReadingQuery, encode_cursor, next_link};
@@ -60,8 +61,11 @@ fn patient_uuid(path: Result<Path<String>, PathRejection>) -> Result<Uuid, ApiEr
     Uuid::try_parse(&given).map_err(|_| ApiError::InvalidUuid { given })
 }
 
-async fn list_patients(State(state): State<Shared>) -> Result<Json<PatientList>, ApiError> {
-    let patients = store::ward::patients(&state.pool).await?;
+async fn list_patients(State(state): State<Shared>, caller: Caller) -> Result<Json<PatientList>, ApiError> {
+    let patients = match caller.scope() {
+        None => store::ward::patients(&state.pool).await?,
+        Some(own) => store::ward::patient(&state.pool, own).await?.into_iter().collect(),
+    };
     let now = Utc::now();
     let stale_after = stale_after(&state);
     Ok(Json(PatientList { patients: patients.into_iter().map(|p| PatientView::new(p, now, stale_after)).collect() }))
@@ -69,9 +73,11 @@ async fn list_patients(State(state): State<Shared>) -> Result<Json<PatientList>,
 
 async fn get_patient(
     State(state): State<Shared>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PatientView>, ApiError> {
     let uuid = patient_uuid(path)?;
+    caller.open(uuid)?;
     let patient = store::ward::patient(&state.pool, uuid).await?;
     let patient = patient.ok_or(ApiError::UnknownPatient(uuid))?;
     Ok(Json(PatientView::new(patient, Utc::now(), stale_after(&state))))
@@ -97,10 +103,12 @@ fn cut_to_page(readings: &mut Vec<StoredReading>, page: &Page) -> Option<DateTim
 
 async fn list_readings(
     State(state): State<Shared>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReadingQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (uuid, page) = reading_request(path, query)?;
+    caller.open(uuid)?;
     // A page carries nothing that depends on the time of the request (unlike
     // a patient's `stale`), so a cached one is as good as a fresh one.
     let ticket = match state.pages.lookup(uuid, &page.range) {
@@ -126,10 +134,12 @@ async fn list_readings(
 /// cached (the page cache holds the ward route's pages).
 async fn list_original_readings(
     State(state): State<Shared>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ReadingQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (uuid, page) = reading_request(path, query)?;
+    caller.open(uuid)?;
     let name = store::ward::patient_name(&state.pool, uuid).await?.ok_or(ApiError::UnknownPatient(uuid))?;
     // A patient discharged between the two queries shows as known with no readings.
     let mut readings = store::ward::readings(&state.pool, uuid, page.range).await?.unwrap_or_default();

@@ -74,9 +74,52 @@ pub struct Config {
     /// Stream clients this replica serves at once; beyond, 503.
     #[arg(long, env = "STREAM_MAX_CLIENTS", default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub stream_max_clients: u32,
+    /// Who may read patient data: `jwt` (bearer tokens from an OpenID
+    /// provider) or `none` (anyone: demos only, announced with a warning).
+    #[arg(long, env = "AUTH_MODE", value_enum, default_value_t = AuthMode::Jwt)]
+    pub auth_mode: AuthMode,
+    /// The provider's JSON Web Key Set, e.g.
+    /// https://sso.example.org/realms/icu/protocol/openid-connect/certs.
+    #[arg(long, env = "AUTH_JWKS_URL", value_parser = parse_http_url)]
+    pub auth_jwks_url: Option<String>,
+    /// The `iss` every token must carry (the provider's issuer URL).
+    #[arg(long, env = "AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+    /// An `aud` every token must carry (this API's client id or audience).
+    #[arg(long, env = "AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+    /// Seconds of clock difference tolerated on `exp` and `nbf`.
+    #[arg(long, env = "AUTH_LEEWAY", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub auth_leeway: u64,
+    /// The claim holding the caller's roles, a dotted path for nested claims
+    /// (Keycloak: `realm_access.roles`). `clinician` sees every patient,
+    /// `patient` only their own.
+    #[arg(long, env = "AUTH_ROLES_CLAIM", default_value = "roles", value_parser = parse_claim_path)]
+    pub auth_roles_claim: String,
+    /// The claim holding a `patient`'s own patient UUID (dotted path allowed).
+    #[arg(long, env = "AUTH_PATIENT_CLAIM", default_value = "patient_id", value_parser = parse_claim_path)]
+    pub auth_patient_claim: String,
+    /// Seconds between two fetches of the key set at least: a token naming an
+    /// unknown key refreshes it, but a flood of made-up key ids cannot make
+    /// this service hammer the provider.
+    #[arg(long, env = "AUTH_JWKS_MIN_REFRESH", default_value = "30", value_parser = parse_seconds)]
+    pub auth_jwks_min_refresh: Duration,
+    /// Public OAuth client id the ward page logs in with (authorization
+    /// code + PKCE against `AUTH_ISSUER`); empty: the page cannot log in.
+    #[arg(long, env = "AUTH_CLIENT_ID", default_value = "")]
+    pub auth_client_id: String,
     /// Debug logging.
     #[arg(long, env = "DEBUG")]
     pub debug: bool,
+}
+
+/// How the API decides who may read patient data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Bearer JWTs validated against the provider's keys.
+    Jwt,
+    /// Everyone may read everything: demos and tests only.
+    None,
 }
 
 impl Config {
@@ -118,6 +161,21 @@ fn parse_origins(text: &str) -> Result<CorsOrigins, String> {
     Ok(CorsOrigins::List(list))
 }
 
+fn parse_http_url(text: &str) -> Result<String, String> {
+    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(text.to_owned()),
+        _ => Err(format!("{text:?} is not an http(s) URL like https://sso.example.org/certs")),
+    }
+}
+
+fn parse_claim_path(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.split('.').any(str::is_empty) {
+        return Err(format!("{text:?} is not a claim name or dotted path like realm_access.roles"));
+    }
+    Ok(text.to_owned())
+}
+
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
     // A millisecond at least: timers cannot tick at zero.
@@ -134,8 +192,52 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         let mut all = vec!["monitor-service", "--database-url", "postgres://ward:s3cret@db:5432/icu"];
+        all.extend_from_slice(&[
+            "--auth-jwks-url",
+            "https://sso.example/certs",
+            "--auth-issuer",
+            "https://sso.example",
+        ]);
+        all.extend_from_slice(&["--auth-audience", "icu-monitor"]);
         all.extend_from_slice(args);
         Config::try_parse_from(all)
+    }
+
+    #[test]
+    fn access_control_is_on_by_default_and_needs_its_provider() {
+        assert_eq!(parse(&[]).unwrap().auth_mode, AuthMode::Jwt);
+        let bare = ["monitor-service", "--database-url", "postgres://db/icu"];
+        let error = crate::auth::Authenticator::from_config(&Config::try_parse_from(bare).unwrap()).err().unwrap();
+        for missing in ["AUTH_JWKS_URL", "AUTH_ISSUER", "AUTH_AUDIENCE"] {
+            assert!(error.to_string().contains(missing), "{missing} is named: {error}");
+        }
+        let open = Config::try_parse_from(bare.iter().chain(&["--auth-mode", "none"])).unwrap();
+        assert_eq!(open.auth_mode, AuthMode::None);
+        let config = parse(&[]).unwrap();
+        assert_eq!((config.auth_roles_claim.as_str(), config.auth_patient_claim.as_str()), ("roles", "patient_id"));
+        assert_eq!((config.auth_leeway, config.auth_jwks_min_refresh), (30, Duration::from_secs(30)));
+        for (args, expected) in [
+            (&["--auth-jwks-url", "sso.example/certs"][..], "is not an http(s) URL"),
+            (&["--auth-roles-claim", "realm_access..roles"][..], "dotted path"),
+            (&["--auth-leeway", "3600"][..], "auth-leeway"),
+        ] {
+            let all = [
+                "monitor-service",
+                "--database-url",
+                "postgres://db/icu",
+                "--auth-issuer",
+                "https://sso.example",
+                "--auth-audience",
+                "icu",
+            ];
+            let mut all = all.to_vec();
+            if args[0] != "--auth-jwks-url" {
+                all.extend_from_slice(&["--auth-jwks-url", "https://sso.example/certs"]);
+            }
+            all.extend_from_slice(args);
+            let error = Config::try_parse_from(all).unwrap_err().to_string();
+            assert!(error.contains(expected), "{args:?}: {error}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! response's extensions (`telemetry::http` logs it), never into the body.
 
 use axum::body::{Body, to_bytes};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use telemetry::Problem;
 use telemetry::http::ErrorCause;
@@ -30,6 +30,10 @@ pub enum ApiError {
     Store(#[source] store::Error),
     #[error("internal error: encoding the response: {0}")]
     Encode(#[source] serde_json::Error),
+    /// No, a bad, or an insufficient token: 401/403 (503 while the
+    /// provider's keys cannot be fetched). Carries no patient data.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 impl ApiError {
@@ -44,6 +48,7 @@ impl ApiError {
             ApiError::Rejected { status, .. } => *status,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Encode(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Auth(error) => error.status(),
         }
     }
 
@@ -56,6 +61,7 @@ impl ApiError {
             ApiError::Rejected { status, .. } => kind_of_status(*status),
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Store(_) | ApiError::Encode(_) => "internal",
+            ApiError::Auth(error) => error.kind(),
         }
     }
 }
@@ -92,6 +98,13 @@ impl IntoResponse for ApiError {
                 Problem::new(status, self.kind(), self.to_string()).with("patient", uuid.to_string())
             }
             ApiError::Rejected { .. } => Problem::new(status, self.kind(), self.to_string()),
+            ApiError::Auth(error) => {
+                let mut response = Problem::new(status, self.kind(), self.to_string()).into_response();
+                if let Some(challenge) = error.challenge().and_then(|c| HeaderValue::from_str(&c).ok()) {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+                }
+                return response;
+            }
         };
         let mut response = problem.into_response();
         if status.is_server_error() {

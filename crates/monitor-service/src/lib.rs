@@ -6,6 +6,8 @@
 
 pub mod announcements;
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod openapi;
@@ -35,9 +37,10 @@ use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use config::{Config, CorsOrigins};
+pub use config::{AuthMode, Config, CorsOrigins};
 
 use crate::api::AppState;
+use crate::auth::Authenticator;
 use crate::error::ApiError;
 use crate::page_cache::{CacheMetrics, PageCache};
 use crate::stream::sse::StreamLimits;
@@ -94,6 +97,7 @@ impl Service {
             config.stream_client_buffer as usize,
             StreamMetrics::register(&mut registry),
         ));
+        let authenticator = Arc::new(Authenticator::from_config(&config)?);
         let readiness = Readiness::default();
         readiness.set(true);
         let spec = openapi::document(&config.api_prefix)?;
@@ -113,13 +117,14 @@ impl Service {
             Some(ward) => ops.layer(middleware::from_fn_with_state(ward, ward_gauges::refresh_before_scrape)),
             None => ops,
         };
-        let app = router(&config, state, spec, http_metrics, ops);
+        let app = router(&config, state, authenticator, spec, http_metrics, ops);
         let address = SocketAddr::new(config.host, config.port);
         let listener = TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
         tracing::info!(
             database = %config.database_url,
             address = %listener.local_addr()?,
             api = %format!("{}/patients", config.api_prefix),
+            auth = ?config.auth_mode,
             "monitor-service started"
         );
         Ok(Service { config, pool, app, readiness, listener, pages, hub })
@@ -158,10 +163,13 @@ impl Service {
 
 /// The whole HTTP surface: API, contract and Swagger UI, probes and metrics,
 /// each request in a span and measured; every error as problem+json; CORS as
-/// configured.
+/// configured. Every API route needs an authorised caller; the probes,
+/// `/metrics`, the contract and Swagger UI are open (so `/metrics` must not
+/// be exposed outside the cluster).
 fn router(
     config: &Config,
     state: Arc<AppState>,
+    authenticator: Arc<Authenticator>,
     spec: serde_json::Value,
     http_metrics: HttpMetrics,
     ops: Router,
@@ -172,6 +180,7 @@ fn router(
     }
     let docs: Router = SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", spec).into();
     let app = api
+        .route_layer(middleware::from_fn_with_state(authenticator, auth::require))
         .with_state(state)
         .merge(pages::router(&config.api_prefix, config.stale_after()))
         .merge(docs)
@@ -196,7 +205,12 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
         CorsOrigins::Any => AllowOrigin::any(),
         CorsOrigins::List(list) => AllowOrigin::list(list.clone()),
     };
-    Some(CorsLayer::new().allow_origin(allow).allow_methods([Method::GET, Method::HEAD, Method::OPTIONS]))
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+            .allow_headers([axum::http::header::AUTHORIZATION]),
+    )
 }
 
 /// Ready while the database answers a ping within a second.

@@ -1,11 +1,14 @@
 //! Schemathesis (property-based API testing from the OpenAPI document)
 //! against the running service and the committed contract: every check, no
-//! failure. `make test` installs schemathesis and names it in `SCHEMATHESIS`.
+//! failure, with access control on and a clinician's token (schemathesis also
+//! checks that each secured operation refuses a request without it). `make
+//! test` installs schemathesis and names it in `SCHEMATHESIS`.
 
 mod common;
 
 use std::process::Command;
 
+use common::issuer::{Issuer, SigningKey, clinician_claims};
 use common::*;
 use testkit::TestDatabase;
 
@@ -20,7 +23,10 @@ async fn schemathesis_finds_no_deviation_from_the_contract() {
         let p = ward.admit(&format!("Fuzz {bed}"), bed).await;
         ward.readings(p, &seconds_ending(chrono::TimeDelta::zero(), 30)).await;
     }
-    let api = Running::start(&db, &[]).await;
+    let key = SigningKey::ec("schemathesis");
+    let issuer = Issuer::start(&[&key]).await;
+    let api = Running::start_with_auth(&db, &issuer, &[]).await;
+    let authorization = format!("Authorization: Bearer {}", key.sign(&clinician_claims()));
     let location = api.url("/openapi.json");
     let reports = tempfile::tempdir().unwrap();
     let report_dir = reports.path().to_str().unwrap().to_owned();
@@ -39,6 +45,8 @@ async fn schemathesis_finds_no_deviation_from_the_contract() {
                 "40",
                 "--seed",
                 "1",
+                "--header",
+                &authorization,
             ])
             .args(["--generation-database", "none", "--report-dir", &report_dir, "--no-color"])
             .current_dir(&report_dir)

@@ -61,7 +61,12 @@ where
         );
         line.insert("level".into(), Value::from(meta.level().as_str()));
         line.insert("message".into(), message);
-        line.insert("module".into(), Value::from(meta.module_path().unwrap_or(meta.target())));
+        let module = meta.module_path().unwrap_or(meta.target());
+        line.insert("module".into(), Value::from(module));
+        // An event logged under a target of its own (the audit trail) says so.
+        if meta.target() != module {
+            line.insert("target".into(), Value::from(meta.target()));
+        }
         line.insert("function".into(), ctx.lookup_current().map_or(Value::Null, |span| Value::from(span.name())));
         line.insert("line".into(), meta.line().map_or(Value::Null, Value::from));
         for (key, value) in fields.0 {

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use super::hub::{Event, Hub, LastEventId};
 use super::{Reason, ReasonLabel};
 use crate::api::Shared;
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// How long a browser waits before reconnecting (the SSE `retry:` field).
@@ -70,6 +71,7 @@ impl Drop for Slot {
 
 pub async fn stream(
     State(state): State<Shared>,
+    caller: Caller,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
@@ -80,6 +82,15 @@ pub async fn stream(
             Uuid::try_parse(given)
                 .map_err(|_| ApiError::invalid("patient", format!("{given:?} is not a patient UUID")))?,
         ),
+    };
+    // A patient's stream carries only their own events, asked for or not;
+    // asking for another patient's is a 403 like any other of their routes.
+    let patient = match patient {
+        Some(patient) => {
+            caller.open(patient)?;
+            Some(patient)
+        }
+        None => caller.scope(),
     };
     let last = last_event_id(&headers)?;
     if let Some(patient) = patient {

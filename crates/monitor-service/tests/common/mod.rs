@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod issuer;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser as _;
 use monitor_service::{Config, Service};
@@ -109,7 +111,16 @@ pub use testkit::Running;
 /// The monitor-service in-process (the harness itself is `testkit::Running`).
 #[allow(async_fn_in_trait)]
 pub trait MonitorService {
+    /// The service with access control off (`AUTH_MODE=none`), for the tests
+    /// of everything else; `start_with_auth` trusts a test provider instead.
     async fn start(db: &TestDatabase, extra: &[&str]) -> Running;
+    async fn start_with_auth(db: &TestDatabase, issuer: &issuer::Issuer, extra: &[&str]) -> Running;
+    /// The service with exactly these extra arguments.
+    async fn start_with(db: &TestDatabase, extra: &[&str]) -> Running;
+    /// GET with `Authorization: Bearer <token>`.
+    async fn get_as(&self, token: &str, path: &str) -> reqwest::Response;
+    /// GET with this `Authorization` value.
+    async fn get_with(&self, authorization: &str, path: &str) -> reqwest::Response;
     /// The value of one series on `/metrics` (name with labels, as printed).
     async fn metric(&self, series: &str) -> Option<f64>;
     /// Waits (10 s at most) until a series shows `value`.
@@ -122,6 +133,18 @@ pub trait MonitorService {
 
 impl MonitorService for Running {
     async fn start(db: &TestDatabase, extra: &[&str]) -> Running {
+        let mut args = vec!["--auth-mode", "none"];
+        args.extend_from_slice(extra);
+        Self::start_with(db, &args).await
+    }
+
+    async fn start_with_auth(db: &TestDatabase, issuer: &issuer::Issuer, extra: &[&str]) -> Running {
+        let mut args: Vec<String> = issuer.args();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Self::start_with(db, &args.iter().map(String::as_str).collect::<Vec<_>>()).await
+    }
+
+    async fn start_with(db: &TestDatabase, extra: &[&str]) -> Running {
         let mut args = vec!["monitor-service", "--database-url", &db.url, "--port", "0", "--host", "127.0.0.1"];
         args.extend_from_slice(extra);
         let service = Service::start(Config::try_parse_from(args).unwrap()).await.unwrap();
@@ -156,6 +179,14 @@ impl MonitorService for Running {
             page = self.json(path).await;
         }
         panic!("the reading at {expected} never headed {path}: {page}");
+    }
+
+    async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.get_with(&format!("Bearer {token}"), path).await
+    }
+
+    async fn get_with(&self, authorization: &str, path: &str) -> reqwest::Response {
+        reqwest::Client::new().get(self.url(path)).header("authorization", authorization).send().await.unwrap()
     }
 }
 
