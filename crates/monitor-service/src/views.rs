@@ -9,6 +9,26 @@ use uuid::Uuid;
 pub struct News2View {
     pub score: i16,
     pub band: String,
+    /// The parameters that scored 3 (a red score each), in chart order.
+    pub scored_three: Vec<&'static str>,
+}
+
+impl News2View {
+    /// The stored score and band, and which parameters scored 3 (scored
+    /// again from the stored values by the domain's one definition).
+    pub fn of(r: &StoredReading) -> Self {
+        let value = |v: i16| u16::try_from(v).unwrap_or(0);
+        let score = vitals::News2::of_values(vitals::news2::Values {
+            pulse: value(r.pulse),
+            resp_rate: value(r.resp_rate),
+            systolic: value(r.bp_systolic),
+            spo2: u8::try_from(r.spo2).unwrap_or(0),
+            temperature: r.temperature,
+            on_oxygen: r.on_oxygen.unwrap_or(false),
+            acvpu: r.acvpu.as_deref().and_then(|a| a.parse().ok()).unwrap_or(vitals::Acvpu::A),
+        });
+        News2View { score: r.news2, band: r.news2_band.clone(), scored_three: score.scored_three() }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -29,6 +49,7 @@ pub struct ReadingView {
 
 impl From<StoredReading> for ReadingView {
     fn from(r: StoredReading) -> Self {
+        let news2 = News2View::of(&r);
         ReadingView {
             timestamp: r.measured_at,
             pulse: r.pulse,
@@ -40,7 +61,7 @@ impl From<StoredReading> for ReadingView {
             temperature: r.temperature,
             on_oxygen: r.on_oxygen,
             acvpu: r.acvpu,
-            news2: News2View { score: r.news2, band: r.news2_band },
+            news2,
         }
     }
 }
@@ -62,7 +83,7 @@ impl PatientView {
     pub fn new(p: PatientSummary, now: DateTime<Utc>, stale_after: chrono::TimeDelta) -> Self {
         let last_seen = p.latest.as_ref().map(|r| r.measured_at);
         let stale = last_seen.is_none_or(|seen| now - seen > stale_after);
-        let news2 = p.latest.as_ref().map(|r| News2View { score: r.news2, band: r.news2_band.clone() });
+        let news2 = p.latest.as_ref().map(News2View::of);
         PatientView {
             uuid: p.uuid,
             name: p.name,

@@ -34,7 +34,7 @@ async fn the_ward_lists_every_patient_with_latest_reading_news2_and_staleness() 
     assert_eq!(ada["latest"]["bp"], "121/79");
     assert_eq!((ada["latest"]["bp_systolic"].as_i64(), ada["latest"]["bp_diastolic"].as_i64()), (Some(121), Some(79)));
     // rr 18 → 0, spo2 95 → 1, sys 121 → 0, pulse 62 → 0, temp 37.4 → 0: total 1, low.
-    assert_eq!(ada["news2"], serde_json::json!({"score": 1, "band": "low"}));
+    assert_eq!(ada["news2"], serde_json::json!({"score": 1, "band": "low", "scored_three": []}));
     assert_eq!(ada["last_seen"], ada["latest"]["timestamp"]);
 
     assert_eq!(patients[1]["uuid"], silent.to_string());

@@ -158,13 +158,26 @@ impl News2 {
     /// Scores a reading. A reading that does not say otherwise is taken as on
     /// room air and alert, as bedside monitors do not measure either.
     pub fn of(reading: &Reading) -> Self {
-        let resp_rate = resp_rate_score(reading.resp_rate);
-        let spo2 = spo2_scale1_score(reading.spo2);
-        let air_or_oxygen = oxygen_score(reading.on_oxygen.unwrap_or(false));
-        let systolic = systolic_score(reading.bp.systolic);
-        let pulse = pulse_score(reading.pulse);
-        let consciousness = consciousness_score(reading.acvpu.unwrap_or(Acvpu::A));
-        let temperature = temperature_score(reading.temperature);
+        Self::of_values(Values {
+            pulse: reading.pulse,
+            resp_rate: reading.resp_rate,
+            systolic: reading.bp.systolic,
+            spo2: reading.spo2,
+            temperature: reading.temperature,
+            on_oxygen: reading.on_oxygen.unwrap_or(false),
+            acvpu: reading.acvpu.unwrap_or(Acvpu::A),
+        })
+    }
+
+    /// Scores the values NEWS2 reads (of a stored reading, say).
+    pub fn of_values(v: Values) -> Self {
+        let resp_rate = resp_rate_score(v.resp_rate);
+        let spo2 = spo2_scale1_score(v.spo2);
+        let air_or_oxygen = oxygen_score(v.on_oxygen);
+        let systolic = systolic_score(v.systolic);
+        let pulse = pulse_score(v.pulse);
+        let consciousness = consciousness_score(v.acvpu);
+        let temperature = temperature_score(v.temperature);
         let parts = [resp_rate, spo2, air_or_oxygen, systolic, pulse, consciousness, temperature];
         let total = parts.iter().sum();
         News2 {
@@ -179,6 +192,35 @@ impl News2 {
             band: band(total, parts.contains(&3)),
         }
     }
+
+    /// The parameters that scored 3, by name in chart order: each alone is a
+    /// red score that asks for an urgent review.
+    pub fn scored_three(&self) -> Vec<&'static str> {
+        [
+            ("resp_rate", self.resp_rate),
+            ("spo2", self.spo2),
+            ("air_or_oxygen", self.air_or_oxygen),
+            ("systolic", self.systolic),
+            ("pulse", self.pulse),
+            ("consciousness", self.consciousness),
+            ("temperature", self.temperature),
+        ]
+        .into_iter()
+        .filter_map(|(name, score)| (score == 3).then_some(name))
+        .collect()
+    }
+}
+
+/// What NEWS2 reads of a reading.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Values {
+    pub pulse: u16,
+    pub resp_rate: u16,
+    pub systolic: u16,
+    pub spo2: u8,
+    pub temperature: f64,
+    pub on_oxygen: bool,
+    pub acvpu: Acvpu,
 }
 
 #[cfg(test)]
@@ -300,6 +342,15 @@ mod tests {
     fn one_red_parameter_makes_low_medium() {
         let score = News2::of(&reading(72, 16, 120, 90, 36.8));
         assert_eq!((score.spo2, score.total, score.band), (3, 3, RiskBand::LowMedium));
+    }
+
+    #[test]
+    fn the_parameters_that_scored_three_are_named() {
+        assert!(News2::of(&reading(72, 16, 120, 98, 36.8)).scored_three().is_empty());
+        // resp 26 → 3, sys 88 → 3, spo2 90 → 3, pulse 125 → 2, temp 34.9 → 3
+        let mut r = reading(125, 26, 88, 90, 34.9);
+        r.acvpu = Some(Acvpu::V);
+        assert_eq!(News2::of(&r).scored_three(), ["resp_rate", "spo2", "systolic", "consciousness", "temperature"]);
     }
 
     #[test]
