@@ -4,6 +4,7 @@
 
 pub mod blood_pressure;
 pub mod condition;
+pub mod escalation;
 pub mod identity;
 pub mod news2;
 pub mod plan;
