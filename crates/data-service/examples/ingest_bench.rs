@@ -2,7 +2,13 @@
 //! from the broker in PostgreSQL, against a raw `COPY` of the same rows into
 //! the same table (the store's physical limit), in the same run.
 //!
-//!     scripts/with-postgres.sh cargo run --release -p data-service --example ingest_bench -- [READINGS] [PATIENTS]
+//!     scripts/with-postgres.sh cargo run --release -p data-service --example ingest_bench -- [READINGS] [PATIENTS] [POISON_PERMILLE]
+//!
+//! POISON_PERMILLE (default 0) of the readings are uuid-only readings of
+//! patients never admitted, each payload holding a `\u0000` escape: the
+//! message class that PostgreSQL refused when parked payloads were `jsonb`
+//! (they are parked now). After the ingest, a second group reads the topic
+//! again from the start: every reading a duplicate (a redelivery), timed too.
 
 use std::time::{Duration, Instant};
 
@@ -22,38 +28,51 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let readings: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(300_000);
     let patients: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000);
+    let poison_permille: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(0);
+    let poisoned = readings * poison_permille / 1000;
+    let clean = readings - poisoned;
 
     let broker = MockBroker::start();
     broker.create_topic(VITALS, 12);
     broker.create_topic("icu.patients", 3);
     let db = TestDatabase::fresh().await;
-    preload(&broker.bootstrap, readings, patients).await?;
-    println!("preloaded {readings} readings of {patients} patients");
+    preload(&broker.bootstrap, clean, patients, poisoned).await?;
+    println!("preloaded {clean} readings of {patients} patients and {poisoned} poisoned ones");
 
-    let config = data_service::Config::try_parse_from([
-        "data-service",
-        "--kafka-bootstrap-servers",
-        &broker.bootstrap,
-        "--database-url",
-        &db.url,
-        "--port",
-        "0",
-        "--host",
-        "127.0.0.1",
-    ])?;
+    let config = |group: &str| {
+        data_service::Config::try_parse_from([
+            "data-service",
+            "--kafka-bootstrap-servers",
+            &broker.bootstrap,
+            "--database-url",
+            &db.url,
+            "--port",
+            "0",
+            "--host",
+            "127.0.0.1",
+            "--kafka-group-id",
+            group,
+        ])
+    };
     let started = Instant::now();
-    let service = data_service::Service::start(config).await?;
+    let service = data_service::Service::start(config("data-service")?).await?;
     let metrics_url = format!("http://{}/metrics", service.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(service.run_until(async {
         let _ = stopped.await;
     }));
     loop {
-        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM vital_signs").fetch_one(&db.pool).await?;
-        if stored as usize >= readings {
+        // Poisoned readings are parked (or, before the queue kept bytes, quarantined).
+        let (stored, set_aside): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM vital_signs), \
+                    (SELECT count(*) FROM ingest_queue) + (SELECT count(*) FROM ingest_quarantine)",
+        )
+        .fetch_one(&db.pool)
+        .await?;
+        if stored as usize >= clean && set_aside as usize >= poisoned {
             break;
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "only {stored} of {readings} stored in 10 min");
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "only {stored} of {clean} stored in 10 min");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let ingest = started.elapsed();
@@ -66,9 +85,34 @@ async fn main() -> anyhow::Result<()> {
     let _ = stop.send(());
     task.await??;
 
+    // A redelivery of everything: another group reads the topic from the start.
+    let started = Instant::now();
+    let again = data_service::Service::start(config("redelivery")?).await?;
+    let again_url = format!("http://{}/metrics", again.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(again.run_until(async {
+        let _ = stopped.await;
+    }));
+    loop {
+        let text = reqwest::get(&again_url).await?.text().await?;
+        let duplicates: f64 = text
+            .lines()
+            .find(|l| l.starts_with("icu_ingest_duplicates_total"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0);
+        if duplicates as usize >= readings {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "only {duplicates} duplicates in 10 min");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let redelivery = started.elapsed();
+    let _ = stop.send(());
+    task.await??;
+
     let copy = copy_same_rows(&db.pool).await?;
     let ingest_rate = readings as f64 / ingest.as_secs_f64();
-    let copy_rate = readings as f64 / copy.as_secs_f64();
+    let copy_rate = clean as f64 / copy.as_secs_f64();
     println!(
         "ingest: {readings} readings in {:.2} s = {ingest_rate:.0}/s (from service start: consumer join included)",
         ingest.as_secs_f64()
@@ -77,13 +121,19 @@ async fn main() -> anyhow::Result<()> {
         "        {batches} batches, {in_db:.2} s inside landing transactions ({:.0} % of the wall time; consuming the next batch overlaps them)",
         100.0 * in_db / ingest.as_secs_f64()
     );
-    println!("COPY:   {readings} rows in {:.2} s = {copy_rate:.0}/s", copy.as_secs_f64());
+    println!("COPY:   {clean} rows in {:.2} s = {copy_rate:.0}/s", copy.as_secs_f64());
     println!("ratio:  {:.2} of COPY", ingest_rate / copy_rate);
+    println!(
+        "redelivery: {readings} duplicates in {:.2} s = {:.0}/s (from service start)",
+        redelivery.as_secs_f64(),
+        readings as f64 / redelivery.as_secs_f64()
+    );
     Ok(())
 }
 
-/// Produces the readings (lz4, so the mock broker's ~5 MiB per partition holds them).
-async fn preload(bootstrap: &str, readings: usize, patients: usize) -> anyhow::Result<()> {
+/// Produces the readings (lz4, so the mock broker's ~5 MiB per partition
+/// holds them), the poisoned ones spread evenly among them.
+async fn preload(bootstrap: &str, readings: usize, patients: usize, poisoned: usize) -> anyhow::Result<()> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("compression.type", "lz4")
@@ -93,7 +143,7 @@ async fn preload(bootstrap: &str, readings: usize, patients: usize) -> anyhow::R
         .create()?;
     let ids: Vec<Uuid> = (0..patients).map(|_| Uuid::new_v4()).collect();
     let base = chrono::Utc::now() - chrono::TimeDelta::days(30);
-    let payloads: Vec<(String, Vec<u8>)> = (0..readings)
+    let mut payloads: Vec<(String, Vec<u8>)> = (0..readings)
         .map(|i| {
             let p = ids[i % patients];
             let at = base + chrono::TimeDelta::seconds((i / patients) as i64 * 5);
@@ -103,6 +153,13 @@ async fn preload(bootstrap: &str, readings: usize, patients: usize) -> anyhow::R
             (p.to_string(), body.to_string().into_bytes())
         })
         .collect();
+    for k in 0..poisoned {
+        let p = Uuid::new_v4();
+        let body = json!({"uuid": p, "timestamp": base, "pulse": 70, "resp_rate": 16, "bp": "120/80",
+            "spo2": 97, "temperature": 36.9, "note": "a\u{0}b"});
+        let at = (k * payloads.len() / poisoned.max(1)).min(payloads.len());
+        payloads.insert(at, (p.to_string(), body.to_string().into_bytes()));
+    }
     let sends = payloads.iter().map(|(key, payload)| {
         producer.send(FutureRecord::to(VITALS).key(key).payload(payload), Duration::from_secs(60))
     });
