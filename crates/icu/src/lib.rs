@@ -1,9 +1,11 @@
 //! `icu`: the project's command line. `icu demo` runs the whole ward on one
 //! machine: an embedded Kafka-protocol broker and the three real services,
-//! in one process, against the PostgreSQL named by `DATABASE_URL`.
+//! in one process, against the PostgreSQL named by `DATABASE_URL`. `icu ward`
+//! shows and scales the ward where it runs in Kubernetes.
 
 pub mod broker;
 pub mod demo;
+pub mod ward;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,8 @@ pub enum Command {
     /// Run only the embedded Kafka-protocol broker, with the ward's topics, for
     /// services started separately; prints its bootstrap address.
     Broker(BrokerArgs),
+    /// The ward in Kubernetes: `status` (beds, conditions, latest vitals) and `scale N`.
+    Ward(ward::WardArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,5 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::shutdown_signal().await;
             Ok(())
         }
+        // No log subscriber: stdout is the table, errors reach stderr through `main`.
+        Command::Ward(args) => ward::run(args).await,
     }
 }

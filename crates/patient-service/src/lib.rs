@@ -1,13 +1,16 @@
 //! patient-service: emulated bedside monitors. A ward of patients (or one,
 //! as in the original assignment) whose vital signs drift with their
 //! condition, published to Kafka as admissions and readings, with a small
-//! control API to list patients and change their condition.
+//! control API to list patients and change their condition. In a
+//! StatefulSet pod it emulates the beds of its ordinal and follows its own
+//! Pod's condition annotation.
 
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod physiology;
+pub mod pod_watch;
 pub mod publisher;
 pub mod scheduler;
 pub mod ward;
@@ -29,6 +32,7 @@ use vitals::{Admission, AdmissionMessage};
 pub use config::{Config, Mode};
 
 use crate::metrics::Metrics;
+use crate::pod_watch::PodWatch;
 use crate::publisher::{PublishError, Publisher, PublisherSettings};
 use crate::scheduler::Emulator;
 use crate::ward::Ward;
@@ -47,15 +51,39 @@ pub struct Service {
     registry: Arc<Registry>,
     readiness: Readiness,
     listener: TcpListener,
+    pod_watch: Option<PodWatch>,
 }
 
 impl Service {
     /// Builds the ward and the producer and binds the control API. The broker
-    /// need not be up: readings queue until it is.
-    #[tracing::instrument(skip_all)]
+    /// need not be up: readings queue until it is. When the pod is to be
+    /// watched, the Kubernetes client comes from the usual places (in-cluster
+    /// service account, else kubeconfig).
     pub async fn start(config: Config) -> anyhow::Result<Service> {
+        Service::start_with_kube(config, None).await
+    }
+
+    /// As [`Service::start`], with this Kubernetes client for the pod watch
+    /// (tests give one backed by a mocked API server).
+    #[tracing::instrument(skip_all)]
+    pub async fn start_with_kube(config: Config, kube: Option<kube::Client>) -> anyhow::Result<Service> {
+        let mode = config.mode()?;
+        let own_pod = config.watched_pod()?;
         let admitted_at = Utc::now().duration_trunc(TimeDelta::milliseconds(1))?;
-        let ward = Arc::new(Ward::new(&config.mode(), config.seed, admitted_at));
+        let ward = Arc::new(Ward::new(&mode, config.seed, config.condition_mix.as_ref(), admitted_at));
+        let pod_watch = match own_pod {
+            None => None,
+            Some(pod) => {
+                let client = match kube {
+                    Some(client) => client,
+                    None => kube::Client::try_default().await.context(
+                        "WATCH_POD is on but no Kubernetes API is configured (no service-account token or kubeconfig); \
+                         mount the token or set WATCH_POD=false",
+                    )?,
+                };
+                Some(PodWatch::new(client, pod, ward.clone()))
+            }
+        };
         let mut registry = Registry::default();
         telemetry::http::register_build_info(&mut registry, "patient-service", env!("CARGO_PKG_VERSION"));
         let http_metrics = HttpMetrics::register(&mut registry);
@@ -76,6 +104,8 @@ impl Service {
             brokers = %config.kafka_bootstrap_servers,
             topic = %config.kafka_topic,
             address = %listener.local_addr()?,
+            pod = config.pod_name.as_deref().unwrap_or(""),
+            watching_pod = pod_watch.is_some(),
             "patient-service started"
         );
         Ok(Service {
@@ -87,6 +117,7 @@ impl Service {
             registry: Arc::new(registry),
             readiness: Readiness::default(),
             listener,
+            pod_watch,
         })
     }
 
@@ -112,8 +143,9 @@ impl Service {
             self.publisher.clone(),
             self.readiness.clone(),
             self.config.kafka_topic.clone(),
-            wait(stopped),
+            wait(stopped.clone()),
         ));
+        let pod_watch = self.pod_watch.map(|watch| tokio::spawn(watch.run(wait(stopped))));
 
         tokio::pin!(shutdown);
         // `shutdown` may already have resolved here; a completed future must
@@ -152,6 +184,9 @@ impl Service {
         let _ = stop.send(true);
         server.await??;
         probe.await?;
+        if let Some(watch) = pod_watch {
+            watch.await?;
+        }
         outcome
     }
 }

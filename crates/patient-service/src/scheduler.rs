@@ -16,7 +16,7 @@ use vitals::{News2, Reading, ReadingMessage};
 use crate::metrics::{BandLabel, Metrics};
 use crate::physiology::Physiology;
 use crate::publisher::Publisher;
-use crate::ward::{Ward, patient_rng};
+use crate::ward::Ward;
 
 /// When each reading is due, relative to the start.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +60,7 @@ impl Emulator {
         let schedule = Schedule::new(self.interval, self.ward.len());
         let mut patients: Vec<(Physiology, ChaCha8Rng)> = (0..self.ward.len())
             .map(|i| {
-                let mut rng = patient_rng(self.ward.seed(), i as u64);
+                let mut rng = self.ward.rng(i);
                 (Physiology::new(self.ward.condition(i), &mut rng), rng)
             })
             .collect();

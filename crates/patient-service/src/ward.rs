@@ -1,6 +1,7 @@
 //! Who is in the emulated ward, and in what condition. Shared between the
 //! scheduler (reads conditions every reading) and the control API (changes
-//! them), so conditions are atomics rather than a lock the hot loop waits on.
+//! them, as does the pod's own annotation), so conditions are atomics rather
+//! than a lock the hot loop waits on.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -9,7 +10,8 @@ use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
-use vitals::Condition;
+use vitals::identity::{FAMILY_NAMES, GIVEN_NAMES};
+use vitals::{Condition, ConditionMix};
 
 use crate::config::Mode;
 
@@ -28,21 +30,19 @@ pub struct Ward {
     /// Whether each bed's monitor sends readings (the control API can stop
     /// one, to show what a silent monitor looks like downstream).
     monitors: Vec<AtomicBool>,
+    /// What the configuration gave each patient: what a removed annotation returns to.
+    configured: Vec<Condition>,
     by_uuid: HashMap<Uuid, usize>,
     seed: u64,
+    /// Bed number of the first patient: a pod's beds keep their own random
+    /// streams whichever pod emulates them.
+    first_bed: u64,
 }
 
-const GIVEN_NAMES: [&str; 16] = [
-    "Ada", "Ben", "Chloe", "Dmitri", "Elif", "Farah", "Goran", "Hana", "Ines", "Jonas", "Kofi", "Lena", "Mateo",
-    "Nadia", "Oskar", "Priya",
-];
-const FAMILY_NAMES: [&str; 16] = [
-    "Andersen", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Horvat", "Ivanova", "Jansen", "Kowalski",
-    "Larsen", "Moreau", "Novak", "Okafor", "Petrov",
-];
-
 impl Ward {
-    pub fn new(mode: &Mode, seed: u64, admitted_at: DateTime<Utc>) -> Ward {
+    pub fn new(mode: &Mode, seed: u64, mix: Option<&ConditionMix>, admitted_at: DateTime<Utc>) -> Ward {
+        let condition_of = |bed: u64| configured_condition(seed, mix, bed);
+        let mut first_bed = 0;
         let (patients, conditions): (Vec<_>, Vec<_>) = match mode {
             Mode::Single { uuid, name, bed, condition } => (
                 vec![EmulatedPatient { uuid: *uuid, name: name.clone(), bed: bed.clone(), admitted_at }],
@@ -62,14 +62,24 @@ impl Ward {
                         bed: Some(format!("{:02}", i + 1)),
                         admitted_at,
                     };
-                    (patient, ward_condition(seed, i))
+                    (patient, condition_of(i))
                 })
                 .unzip(),
+            Mode::Beds { statefulset, first, count } => {
+                first_bed = *first;
+                (*first..*first + u64::from(*count))
+                    .map(|bed| {
+                        let id = vitals::identity::bed_identity(statefulset, bed, seed);
+                        let patient = EmulatedPatient { uuid: id.uuid, name: id.name, bed: Some(id.bed), admitted_at };
+                        (patient, condition_of(bed))
+                    })
+                    .unzip()
+            }
         };
         let by_uuid = patients.iter().enumerate().map(|(i, p)| (p.uuid, i)).collect();
         let monitors = conditions.iter().map(|_| AtomicBool::new(true)).collect();
-        let conditions = conditions.into_iter().map(|c| AtomicU8::new(encode(c))).collect();
-        Ward { patients, conditions, monitors, by_uuid, seed }
+        let atomics = conditions.iter().map(|&c| AtomicU8::new(encode(c))).collect();
+        Ward { patients, conditions: atomics, monitors, configured: conditions, by_uuid, seed, first_bed }
     }
 
     pub fn patients(&self) -> &[EmulatedPatient] {
@@ -86,6 +96,11 @@ impl Ward {
 
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// The random stream of the patient at `index`.
+    pub fn rng(&self, index: usize) -> ChaCha8Rng {
+        patient_rng(self.seed, self.first_bed + index as u64)
     }
 
     pub fn index_of(&self, uuid: Uuid) -> Option<usize> {
@@ -113,6 +128,24 @@ impl Ward {
         self.conditions[index].store(encode(condition), Ordering::Relaxed);
         Some(&self.patients[index])
     }
+
+    /// Gives every patient here one condition (the pod's annotation).
+    pub fn set_all(&self, condition: Condition) {
+        for c in &self.conditions {
+            c.store(encode(condition), Ordering::Relaxed);
+        }
+    }
+
+    /// Returns every patient to the condition the configuration gave them.
+    pub fn restore_configured(&self) {
+        for (c, &configured) in self.conditions.iter().zip(&self.configured) {
+            c.store(encode(configured), Ordering::Relaxed);
+        }
+    }
+
+    pub fn configured_condition(&self, index: usize) -> Condition {
+        self.configured[index]
+    }
 }
 
 /// The random stream of patient `index`: its own, so a patient's readings do
@@ -121,6 +154,12 @@ pub fn patient_rng(seed: u64, index: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index);
     rng
+}
+
+/// The condition the configuration gives bed `bed`: from the mix when one
+/// is given, else the default mix.
+pub fn configured_condition(seed: u64, mix: Option<&ConditionMix>, bed: u64) -> Condition {
+    mix.map_or_else(|| ward_condition(seed, bed), |m| m.condition_of(bed))
 }
 
 /// A ward mixes conditions: two patients in three are stable, every third is
@@ -149,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_ward_mixes_every_condition_and_is_mostly_stable() {
-        let ward = Ward::new(&Mode::Ward { patients: 40 }, 7, Utc::now());
+        let ward = Ward::new(&Mode::Ward { patients: 40 }, 7, None, Utc::now());
         let conditions: Vec<Condition> = (0..ward.len()).map(|i| ward.condition(i)).collect();
         let stable = conditions.iter().filter(|&&c| c == Condition::Stable).count();
         assert!(stable > 20 && stable < 40, "{stable} of 40 stable");
@@ -160,8 +199,8 @@ mod tests {
 
     #[test]
     fn identities_are_stable_for_a_seed_and_unique() {
-        let a = Ward::new(&Mode::Ward { patients: 100 }, 7, Utc::now());
-        let b = Ward::new(&Mode::Ward { patients: 100 }, 7, Utc::now());
+        let a = Ward::new(&Mode::Ward { patients: 100 }, 7, None, Utc::now());
+        let b = Ward::new(&Mode::Ward { patients: 100 }, 7, None, Utc::now());
         assert_eq!(
             a.patients().iter().map(|p| (p.uuid, &p.name)).collect::<Vec<_>>(),
             b.patients().iter().map(|p| (p.uuid, &p.name)).collect::<Vec<_>>()
@@ -172,10 +211,33 @@ mod tests {
 
     #[test]
     fn conditions_change_by_uuid_only_for_known_patients() {
-        let ward = Ward::new(&Mode::Ward { patients: 3 }, 1, Utc::now());
+        let ward = Ward::new(&Mode::Ward { patients: 3 }, 1, None, Utc::now());
         let uuid = ward.patients()[0].uuid;
         assert!(ward.set_condition(uuid, Condition::Sepsis).is_some());
         assert_eq!(ward.condition(0), Condition::Sepsis);
         assert!(ward.set_condition(Uuid::nil(), Condition::Fever).is_none());
+    }
+
+    #[test]
+    fn a_pods_beds_are_derived_from_its_set_and_ordinal_and_follow_the_mix() {
+        let mix: ConditionMix = "stable=1,hypoxia=1".parse().unwrap();
+        let mode = Mode::Beds { statefulset: "icu-patients".into(), first: 6, count: 2 };
+        let ward = Ward::new(&mode, 5, Some(&mix), Utc::now());
+        for (i, bed) in [6u64, 7].into_iter().enumerate() {
+            let id = vitals::identity::bed_identity("icu-patients", bed, 5);
+            let p = &ward.patients()[i];
+            assert_eq!((p.uuid, &p.name, p.bed.as_deref()), (id.uuid, &id.name, Some(id.bed.as_str())));
+            assert_eq!(ward.condition(i), mix.condition_of(bed));
+        }
+        assert_eq!(ward.condition(0), Condition::Stable);
+        assert_eq!(ward.condition(1), Condition::Hypoxia);
+        // The bed's random stream is its bed number's, as in a one-process ward.
+        use rand::RngCore;
+        assert_eq!(ward.rng(1).next_u64(), patient_rng(5, 7).next_u64());
+
+        ward.set_all(Condition::Sepsis);
+        assert!((0..2).all(|i| ward.condition(i) == Condition::Sepsis));
+        ward.restore_configured();
+        assert_eq!([ward.condition(0), ward.condition(1)], [Condition::Stable, Condition::Hypoxia]);
     }
 }

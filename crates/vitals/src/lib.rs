@@ -4,6 +4,7 @@
 
 pub mod blood_pressure;
 pub mod condition;
+pub mod condition_mix;
 pub mod escalation;
 pub mod identity;
 pub mod news2;
@@ -14,6 +15,7 @@ pub mod wire;
 
 pub use blood_pressure::{BloodPressure, BloodPressureError};
 pub use condition::{Condition, UnknownCondition};
+pub use condition_mix::{ConditionMix, ConditionMixError};
 pub use news2::{Acvpu, News2, RiskBand};
 pub use plan::{Channel, Plan, Received, Rejection, ScoredReading, Verdict};
 pub use reading::{Admission, InvalidReading, Reading};
