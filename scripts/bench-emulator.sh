@@ -2,14 +2,20 @@
 # Benchmark: one patient-service process emulating a large ward.
 # Reports CPU share (cores) over a measured window and peak RSS.
 #   scripts/bench-emulator.sh [PATIENTS=10000] [INTERVAL=1] [SECONDS=60]
+# With OTEL_EXPORTER_OTLP_ENDPOINT set, the emulator traces (see README "Traces").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATIENTS=${1:-10000}
 INTERVAL=${2:-1}
 WINDOW=${3:-60}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/icu-monitor-target}
-cargo build --release --locked -p patient-service -p testkit --bin patient-service --bin mock-broker >&2
-BIN=$CARGO_TARGET_DIR/release
+# BENCH_PROFILE=debug measures the debug build (comparisons in one sitting
+# when a release build is not at hand); OTEL_* variables pass through.
+PROFILE=${BENCH_PROFILE:-release}
+if [[ $PROFILE == release ]]; then
+  cargo build --release --locked -p patient-service -p testkit --bin patient-service --bin mock-broker >&2
+fi
+BIN=$CARGO_TARGET_DIR/$PROFILE
 
 # The broker runs in its own process so its CPU is not counted; it serves
 # until its stdin closes, i.e. until this script's FIFO writer goes away.

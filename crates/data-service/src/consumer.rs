@@ -85,6 +85,8 @@ const LAST_BATCH_PATIENCE: Duration = Duration::from_secs(10);
 type InFlight = tokio::task::JoinHandle<(Vec<Inbound>, store::Result<Landed>)>;
 
 pub struct Ingest {
+    /// The consumer group, as spans name it.
+    pub group: String,
     pub consumer: Arc<IngestConsumer>,
     pub pool: PgPool,
     pub topics: Topics,
@@ -136,11 +138,11 @@ impl Ingest {
     /// recorded in the metrics as soon as its transaction commits, so the
     /// metrics never lag the table by a collecting round.
     fn start_landing(&self, batch: Vec<Inbound>) -> InFlight {
-        let (pool, topics) = (self.pool.clone(), self.topics.clone());
+        let (pool, topics, group) = (self.pool.clone(), self.topics.clone(), self.group.clone());
         let (metrics, health) = (self.metrics.clone(), self.health.clone());
         tokio::spawn(async move {
             let started = Instant::now();
-            let outcome = store::ingest::land(&pool, &topics, &batch).await;
+            let outcome = crate::traces::land(&pool, &topics, &batch, &group).await;
             if let Ok(landed) = &outcome {
                 record(&metrics, &health, &batch, landed, started.elapsed());
             }
@@ -258,7 +260,7 @@ impl Ingest {
         let mut paused = false;
         loop {
             let started = Instant::now();
-            match store::ingest::land(&self.pool, &self.topics, batch).await {
+            match crate::traces::land(&self.pool, &self.topics, batch, &self.group).await {
                 Ok(landed) => {
                     self.record(batch, &landed, started.elapsed());
                     if paused {

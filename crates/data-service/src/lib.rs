@@ -8,6 +8,7 @@ pub mod consumer;
 pub mod health;
 pub mod maintenance;
 pub mod metrics;
+pub mod traces;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -101,6 +102,8 @@ impl Service {
             health: health.clone(),
             every: Duration::from_secs(self.config.sweep_interval),
             topics: vec![self.config.kafka_topic.clone(), self.config.kafka_patients_topic.clone()],
+            vitals_topic: self.config.kafka_topic.clone(),
+            group: self.config.kafka_group_id.clone(),
         };
         let maintenance = tokio::spawn(maintenance.run(wait(rest_stopped)));
         tokio::spawn(async move {
@@ -109,6 +112,7 @@ impl Service {
         });
 
         let ingest = Ingest {
+            group: self.config.kafka_group_id.clone(),
             consumer: self.consumer.clone(),
             pool: self.pool.clone(),
             topics: self.config.topics(),

@@ -27,6 +27,9 @@ pub struct Maintenance {
     pub every: Duration,
     /// The subscribed topics.
     pub topics: Vec<String>,
+    /// What promotion spans name: the readings' topic and the consumer group.
+    pub vitals_topic: String,
+    pub group: String,
 }
 
 impl Maintenance {
@@ -46,9 +49,11 @@ impl Maintenance {
 
     #[tracing::instrument(skip_all)]
     async fn database(&self) {
+        let started = std::time::SystemTime::now();
         let swept = store::ingest::sweep(&self.pool, SWEEP_LIMIT).await;
         // A committed sweep is counted even if the statistics then fail.
         if let Ok(swept) = &swept {
+            crate::traces::promoted(swept, &self.vitals_topic, &self.group, started);
             self.metrics.record(swept);
             if swept.promoted > 0 {
                 tracing::info!(promoted = swept.promoted, "sweep stored readings whose patient arrived late");

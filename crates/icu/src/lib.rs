@@ -41,7 +41,9 @@ pub struct BrokerArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => {
-            telemetry::init_logging(args.debug);
+            // One process, one tracer: the demo's spans share the resource
+            // `icu-demo` (OTEL_SERVICE_NAME overrides); span names tell the services apart.
+            let _telemetry = telemetry::init("icu-demo", args.debug)?;
             demo::run(args, telemetry::shutdown_signal()).await
         }
         Command::Broker(args) => {

@@ -14,6 +14,7 @@ use axum::routing::{MethodRouter, get};
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use store::ward::StoredReading;
+use telemetry::links::ReadingLinks;
 use uuid::Uuid;
 
 use crate::auth::Caller;
@@ -66,6 +67,7 @@ async fn list_patients(State(state): State<Shared>, caller: Caller) -> Result<Js
         None => store::ward::patients(&state.pool).await?,
         Some(own) => store::ward::patient(&state.pool, own).await?.into_iter().collect(),
     };
+    link_readings(patients.iter().filter_map(|p| p.latest.as_ref()));
     let now = Utc::now();
     let stale_after = stale_after(&state);
     Ok(Json(PatientList { patients: patients.into_iter().map(|p| PatientView::new(p, now, stale_after)).collect() }))
@@ -80,6 +82,7 @@ async fn get_patient(
     caller.open(uuid)?;
     let patient = store::ward::patient(&state.pool, uuid).await?;
     let patient = patient.ok_or(ApiError::UnknownPatient(uuid))?;
+    link_readings(patient.latest.iter());
     Ok(Json(PatientView::new(patient, Utc::now(), stale_after(&state))))
 }
 
@@ -112,18 +115,23 @@ async fn list_readings(
     // A page carries nothing that depends on the time of the request (unlike
     // a patient's `stale`), so a cached one is as good as a fresh one.
     let ticket = match state.pages.lookup(uuid, &page.range) {
-        Lookup::Hit(body) => return Ok(json(body)),
+        Lookup::Hit(body, links) => {
+            links.add_to_current_span();
+            return Ok(json(body));
+        }
         Lookup::Miss(ticket) => Some(ticket),
         Lookup::Bypass => None,
     };
     let readings = store::ward::readings(&state.pool, uuid, page.range).await?;
     let mut readings = readings.ok_or(ApiError::UnknownPatient(uuid))?;
     let next_cursor = cut_to_page(&mut readings, &page).map(encode_cursor);
+    let links = ReadingLinks::from_ids(readings.iter().map(|r| (r.trace_id.as_deref(), r.span_id.as_deref())));
+    links.add_to_current_span();
     let view =
         ReadingPage { patient: uuid, readings: readings.into_iter().map(ReadingView::from).collect(), next_cursor };
     let body = Bytes::from(serde_json::to_vec(&view).map_err(ApiError::Encode)?);
     if let Some(ticket) = ticket {
-        state.pages.insert(uuid, page.range, ticket, body.clone());
+        state.pages.insert(uuid, page.range, ticket, body.clone(), links);
     }
     Ok(json(body))
 }
@@ -144,6 +152,7 @@ async fn list_original_readings(
     // A patient discharged between the two queries shows as known with no readings.
     let mut readings = store::ward::readings(&state.pool, uuid, page.range).await?.unwrap_or_default();
     let next = cut_to_page(&mut readings, &page);
+    link_readings(readings.iter());
     let body: Vec<OriginalReading> = readings.into_iter().map(|r| OriginalReading::new(uuid, &name, r)).collect();
     let body = Bytes::from(serde_json::to_vec(&body).map_err(ApiError::Encode)?);
     let mut response = json(body);
@@ -156,6 +165,12 @@ async fn list_original_readings(
         }
     }
     Ok(response)
+}
+
+/// Links the request's span to the traces of the readings it returns (the
+/// first [`telemetry::links::MAX_READING_LINKS`]).
+fn link_readings<'a>(readings: impl Iterator<Item = &'a StoredReading>) {
+    ReadingLinks::from_ids(readings.map(|r| (r.trace_id.as_deref(), r.span_id.as_deref()))).add_to_current_span();
 }
 
 /// A JSON body encoded earlier (the page cache holds bodies, not values).

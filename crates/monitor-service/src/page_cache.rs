@@ -24,6 +24,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use store::changes::ReadingsChanged;
 use store::ward::ReadingRange;
+use telemetry::links::ReadingLinks;
 use uuid::Uuid;
 
 /// More patients than any ward has: beyond it the bookkeeping starts over.
@@ -65,13 +66,15 @@ impl Patient {
 
 struct Page {
     body: Bytes,
+    /// The request span of a hit links to the page's readings too.
+    links: ReadingLinks,
     stored: Instant,
 }
 
 /// What a lookup found.
 #[derive(Debug)]
 pub enum Lookup {
-    Hit(Bytes),
+    Hit(Bytes, ReadingLinks),
     /// Not cached: query, then offer the page back with this ticket.
     Miss(Ticket),
     /// The cache is off or not listening: query, and keep nothing.
@@ -94,7 +97,7 @@ impl PageCache {
     pub fn lookup(&self, patient: Uuid, range: &ReadingRange) -> Lookup {
         let found = self.lookup_inner(patient, range);
         let result = match found {
-            Lookup::Hit(_) => "hit",
+            Lookup::Hit(..) => "hit",
             Lookup::Miss(_) => "miss",
             Lookup::Bypass => "bypass",
         };
@@ -115,7 +118,9 @@ impl PageCache {
             return Lookup::Miss(ticket);
         };
         let expired = match pages.pages.get(range) {
-            Some(page) if page.stored.elapsed() <= self.max_age => return Lookup::Hit(page.body.clone()),
+            Some(page) if page.stored.elapsed() <= self.max_age => {
+                return Lookup::Hit(page.body.clone(), page.links.clone());
+            }
             Some(_) => pages.pages.remove(range).map_or(0, |page| page.body.len()),
             None => 0,
         };
@@ -127,7 +132,7 @@ impl PageCache {
     /// Keeps a page read after `ticket` was handed out, unless the patient's
     /// readings changed since (the page may predate the change) or the cache
     /// started over.
-    pub fn insert(&self, patient: Uuid, range: ReadingRange, ticket: Ticket, body: Bytes) {
+    pub fn insert(&self, patient: Uuid, range: ReadingRange, ticket: Ticket, body: Bytes, links: ReadingLinks) {
         if body.len() > self.budget_bytes {
             return;
         }
@@ -158,7 +163,7 @@ impl PageCache {
         state.bytes += body.len();
         let pages = &mut state.patients.entry(patient).or_default().pages;
         let first = pages.is_empty();
-        pages.insert(range, Page { body, stored: Instant::now() });
+        pages.insert(range, Page { body, links, stored: Instant::now() });
         if first {
             state.eviction.push_back(patient);
             // Announcements empty patients without touching the queue, so a
@@ -312,7 +317,7 @@ mod tests {
     }
 
     fn is_hit(cache: &PageCache, patient: Uuid, r: &ReadingRange) -> bool {
-        matches!(cache.lookup(patient, r), Lookup::Hit(_))
+        matches!(cache.lookup(patient, r), Lookup::Hit(..))
     }
 
     #[test]
@@ -320,11 +325,11 @@ mod tests {
         let cache = listening_cache(1 << 20);
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let t = ticket(&cache, a, &range(101));
-        cache.insert(a, range(101), t, Bytes::from_static(b"page of a"));
+        cache.insert(a, range(101), t, Bytes::from_static(b"page of a"), ReadingLinks::default());
         let t = ticket(&cache, b, &range(101));
-        cache.insert(b, range(101), t, Bytes::from_static(b"page of b"));
+        cache.insert(b, range(101), t, Bytes::from_static(b"page of b"), ReadingLinks::default());
         match cache.lookup(a, &range(101)) {
-            Lookup::Hit(body) => assert_eq!(&body[..], b"page of a"),
+            Lookup::Hit(body, _) => assert_eq!(&body[..], b"page of a"),
             other => panic!("expected a hit, got {other:?}"),
         }
         assert!(!is_hit(&cache, a, &range(11)), "another range of the same patient is another page");
@@ -342,11 +347,11 @@ mod tests {
         // (now stale) page comes back: even for a patient the cache never saw.
         let before = ticket(&cache, a, &range(101));
         cache.changed(&ReadingsChanged::Patients(vec![a]));
-        cache.insert(a, range(101), before, Bytes::from_static(b"stale"));
+        cache.insert(a, range(101), before, Bytes::from_static(b"stale"), ReadingLinks::default());
         assert!(!is_hit(&cache, a, &range(101)));
 
         let after = ticket(&cache, a, &range(101));
-        cache.insert(a, range(101), after, Bytes::from_static(b"fresh"));
+        cache.insert(a, range(101), after, Bytes::from_static(b"fresh"), ReadingLinks::default());
         assert!(is_hit(&cache, a, &range(101)));
     }
 
@@ -356,18 +361,18 @@ mod tests {
         let a = Uuid::new_v4();
         let t = ticket(&cache, a, &range(101));
         cache.changed(&ReadingsChanged::All);
-        cache.insert(a, range(101), t, Bytes::from_static(b"stale"));
+        cache.insert(a, range(101), t, Bytes::from_static(b"stale"), ReadingLinks::default());
         assert!(!is_hit(&cache, a, &range(101)), "a ticket from before `All` is void");
 
         let t = ticket(&cache, a, &range(101));
-        cache.insert(a, range(101), t, Bytes::from_static(b"page"));
+        cache.insert(a, range(101), t, Bytes::from_static(b"page"), ReadingLinks::default());
         assert!(is_hit(&cache, a, &range(101)));
         cache.set_listening(false);
         assert!(matches!(cache.lookup(a, &range(101)), Lookup::Bypass), "not listening: no caching");
-        cache.insert(a, range(101), t, Bytes::from_static(b"page"));
+        cache.insert(a, range(101), t, Bytes::from_static(b"page"), ReadingLinks::default());
         cache.set_listening(true);
         assert!(!is_hit(&cache, a, &range(101)), "a reconnection starts from nothing");
-        cache.insert(a, range(101), t, Bytes::from_static(b"page"));
+        cache.insert(a, range(101), t, Bytes::from_static(b"page"), ReadingLinks::default());
         assert!(!is_hit(&cache, a, &range(101)), "a ticket from before the reconnection is void");
     }
 
@@ -377,14 +382,14 @@ mod tests {
         let patients: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
         for p in &patients {
             let t = ticket(&cache, *p, &range(101));
-            cache.insert(*p, range(101), t, Bytes::from(vec![b'x'; 40]));
+            cache.insert(*p, range(101), t, Bytes::from(vec![b'x'; 40]), ReadingLinks::default());
             assert!(cache.lock().bytes <= 100);
         }
         let cached: Vec<bool> = patients.iter().map(|p| is_hit(&cache, *p, &range(101))).collect();
         assert_eq!(cached, [false, false, false, true, true], "two pages of 40 bytes fit in 100, the oldest go");
 
         let t = ticket(&cache, patients[0], &range(7));
-        cache.insert(patients[0], range(7), t, Bytes::from(vec![b'x'; 101]));
+        cache.insert(patients[0], range(7), t, Bytes::from(vec![b'x'; 101]), ReadingLinks::default());
         assert!(!is_hit(&cache, patients[0], &range(7)), "a page larger than the budget is not kept");
     }
 
@@ -398,7 +403,7 @@ mod tests {
                 Lookup::Miss(t) => t,
                 _ => ticket(&cache, Uuid::new_v4(), &range(101)),
             };
-            cache.insert(p, range(101), t, Bytes::from(vec![b'x'; 40]));
+            cache.insert(p, range(101), t, Bytes::from(vec![b'x'; 40]), ReadingLinks::default());
         }
         assert!(is_hit(&cache, a, &range(101)), "a's page still fits beside b's");
         assert_eq!(cache.lock().bytes, 80);
@@ -411,7 +416,7 @@ mod tests {
         for _ in 0..1000 {
             for p in &patients {
                 let t = ticket(&cache, *p, &range(101));
-                cache.insert(*p, range(101), t, Bytes::from_static(b"page"));
+                cache.insert(*p, range(101), t, Bytes::from_static(b"page"), ReadingLinks::default());
             }
             cache.changed(&ReadingsChanged::Patients(patients.clone()));
         }
@@ -425,7 +430,7 @@ mod tests {
         for _ in 0..=MAX_TRACKED_PATIENTS {
             let p = Uuid::new_v4();
             let t = ticket(&cache, p, &range(101));
-            cache.insert(p, range(101), t, Bytes::from_static(b"x"));
+            cache.insert(p, range(101), t, Bytes::from_static(b"x"), ReadingLinks::default());
         }
         assert!(cache.lock().patients.len() <= MAX_TRACKED_PATIENTS);
     }
@@ -436,7 +441,7 @@ mod tests {
         cache.set_listening(true);
         let a = Uuid::new_v4();
         let t = ticket(&cache, a, &range(101));
-        cache.insert(a, range(101), t, Bytes::from_static(b"page"));
+        cache.insert(a, range(101), t, Bytes::from_static(b"page"), ReadingLinks::default());
         std::thread::sleep(Duration::from_millis(2));
         assert!(!is_hit(&cache, a, &range(101)));
         assert_eq!(cache.lock().bytes, 0, "an expired page frees its bytes");

@@ -45,6 +45,8 @@ pub struct ReadingView {
     pub on_oxygen: Option<bool>,
     pub acvpu: Option<String>,
     pub news2: News2View,
+    /// The reading's trace (its `send` span's trace id), to find it in a trace backend.
+    pub trace_id: Option<String>,
 }
 
 impl From<StoredReading> for ReadingView {
@@ -62,6 +64,7 @@ impl From<StoredReading> for ReadingView {
             on_oxygen: r.on_oxygen,
             acvpu: r.acvpu,
             news2,
+            trace_id: r.trace_id,
         }
     }
 }
@@ -127,6 +130,9 @@ pub struct OriginalReading {
     pub on_oxygen: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acvpu: Option<String>,
+    /// The reading's trace, as in the ward's own shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 impl OriginalReading {
@@ -142,6 +148,7 @@ impl OriginalReading {
             temperature: r.temperature,
             on_oxygen: r.on_oxygen,
             acvpu: r.acvpu,
+            trace_id: r.trace_id,
         }
     }
 }

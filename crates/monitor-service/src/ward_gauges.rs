@@ -306,6 +306,8 @@ mod tests {
             acvpu: None,
             news2,
             news2_band: "low".into(),
+            trace_id: None,
+            span_id: None,
         }
     }
 

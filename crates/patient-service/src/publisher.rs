@@ -1,7 +1,9 @@
 //! Publishing to Kafka: an idempotent producer (`acks=all`, no duplicates or
 //! reordering on retry) with a bounded queue. While the broker is away the
 //! queue absorbs readings; when it is full a reading is dropped, counted and
-//! reported in the log, never lost silently.
+//! reported in the log, never lost silently. Each message carries the W3C
+//! context of its `send` span (see `telemetry::messaging`), which ends when
+//! the broker acknowledges the message.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use telemetry::messaging::SendSpan;
 use uuid::Uuid;
 
 use crate::metrics::{DropLabel, Metrics, TopicLabel};
@@ -41,17 +44,19 @@ impl ClientContext for DeliveryContext {
 }
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = Box<SendSpan>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, span: Box<SendSpan>) {
         match result {
             Ok(message) => {
                 self.metrics.delivered.get_or_create(&TopicLabel { topic: message.topic().to_owned() }).inc();
+                span.delivered(message.partition(), message.offset());
             }
-            Err((_, message)) => {
+            Err((error, message)) => {
                 let label = DropLabel { topic: message.topic().to_owned(), reason: "delivery_failed" };
                 self.metrics.dropped.get_or_create(&label).inc();
                 self.unreported.delivery_failed.fetch_add(1, Ordering::Relaxed);
+                span.failed("delivery_failed", error.to_string());
             }
         }
     }
@@ -98,16 +103,30 @@ impl Publisher {
     }
 
     /// Queues one message, keyed by the patient's UUID so that each patient's
-    /// messages keep their order in one partition.
+    /// messages keep their order in one partition, with its `send` span's
+    /// `traceparent` (sampled or not: downstream honours the decision).
     pub fn send(&self, topic: &str, patient: Uuid, payload: &[u8]) -> Result<(), PublishError> {
         let mut key = Uuid::encode_buffer();
         let key = patient.hyphenated().encode_lower(&mut key);
-        let headers = OwnedHeaders::new().insert(Header { key: "content-type", value: Some("application/json") });
-        let record = BaseRecord::to(topic).key(key.as_bytes()).payload(payload).headers(headers);
+        let (span, trace) = SendSpan::start(topic, key);
+        // Built fresh per message, one header per name: never a second traceparent.
+        let mut headers =
+            OwnedHeaders::new_with_capacity(3).insert(Header { key: "content-type", value: Some("application/json") });
+        for (name, value) in trace.iter() {
+            headers = headers.insert(Header { key: name, value: Some(value) });
+        }
+        let record =
+            BaseRecord::with_opaque_to(topic, Box::new(span)).key(key.as_bytes()).payload(payload).headers(headers);
         match self.producer.send(record) {
             Ok(()) => Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Err(PublishError::QueueFull),
-            Err((e, _)) => Err(e.into()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
+                record.delivery_opaque.failed("queue_full", "the producer queue is full");
+                Err(PublishError::QueueFull)
+            }
+            Err((e, record)) => {
+                record.delivery_opaque.failed("rejected", e.to_string());
+                Err(e.into())
+            }
         }
     }
 

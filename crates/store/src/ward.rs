@@ -25,6 +25,10 @@ pub struct StoredReading {
     pub acvpu: Option<String>,
     pub news2: i16,
     pub news2_band: String,
+    /// W3C trace and span id of the `send` span that published the reading,
+    /// as its `traceparent` header named them (none for untraced producers).
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
 }
 
 /// A patient with their latest reading, if any.
@@ -73,7 +77,11 @@ macro_rules! reading_columns {
             $alias,
             ".news2, ",
             $alias,
-            ".news2_band"
+            ".news2_band, ",
+            $alias,
+            ".trace_id, ",
+            $alias,
+            ".span_id"
         )
     };
 }
@@ -139,6 +147,8 @@ struct MaybeReading {
     acvpu: Option<String>,
     news2: Option<i16>,
     news2_band: Option<String>,
+    trace_id: Option<String>,
+    span_id: Option<String>,
 }
 
 impl MaybeReading {
@@ -157,6 +167,8 @@ impl MaybeReading {
             acvpu: self.acvpu,
             news2: self.news2?,
             news2_band: self.news2_band?,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
         })
     }
 }

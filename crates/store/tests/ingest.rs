@@ -88,6 +88,9 @@ async fn a_reading_before_its_patient_is_held_then_stored_with_the_admission() {
     for m in &mut early {
         m.received_at = Utc::now() - TimeDelta::days(1);
     }
+    // The first one was traced: its promotion must be able to join its trace.
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    early[0].headers.push(("traceparent".to_owned(), traceparent.as_bytes().to_vec()));
     let landed = land(&db.pool, &Topics::default(), &early).await.unwrap();
     assert_eq!(landed, Landed { queued: 2, fates: vec![Fate::Queued; 2], ..Landed::default() });
     assert_eq!(count(&db.pool, "vital_signs").await, 0);
@@ -98,6 +101,7 @@ async fn a_reading_before_its_patient_is_held_then_stored_with_the_admission() {
     let landed = land(&db.pool, &Topics::default(), &[feed.admission(ben, "Ben", "02")]).await.unwrap();
     assert_eq!((landed.admitted, landed.promoted), (1, 2));
     assert_eq!(landed.measured, [at(0), at(5)], "promoted readings count for freshness too");
+    assert_eq!(landed.promoted_traces, vec![vitals::TraceContext::parse_traceparent(traceparent.as_bytes()).unwrap()]);
     assert_eq!(count(&db.pool, "vital_signs").await, 2);
     assert_eq!(count(&db.pool, "ingest_queue").await, 0);
     // The promoted rows keep where they came from.

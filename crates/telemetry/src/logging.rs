@@ -5,16 +5,23 @@
 //! every function of ours that logs carries `#[tracing::instrument(skip_all)]`
 //! (none on a per-reading path; a rare branch there moves to a `#[cold]`
 //! helper), and a test on the real data-service binary checks its lines.
+//! Inside an OpenTelemetry span (see `otel`), a line also carries that
+//! span's `trace_id` and `span_id`, so a log search finds the trace.
 
 use std::fmt;
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_opentelemetry::OtelData;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Formats one event as one JSON object per line.
 #[derive(Debug, Default, Clone, Copy)]
@@ -69,6 +76,10 @@ where
         }
         line.insert("function".into(), ctx.lookup_current().map_or(Value::Null, |span| Value::from(span.name())));
         line.insert("line".into(), meta.line().map_or(Value::Null, Value::from));
+        if let Some((trace_id, span_id)) = trace_of(ctx) {
+            line.insert("trace_id".into(), Value::from(trace_id));
+            line.insert("span_id".into(), Value::from(span_id));
+        }
         for (key, value) in fields.0 {
             line.entry(key).or_insert(value);
         }
@@ -77,17 +88,125 @@ where
     }
 }
 
+/// Trace and span id of the innermost OpenTelemetry span around the event
+/// (the `#[instrument]` spans in between are not exported and have none).
+fn trace_of<S, N>(ctx: &FmtContext<'_, S, N>) -> Option<(String, String)>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    ctx.event_scope()?.find_map(|span| {
+        let extensions = span.extensions();
+        let otel = extensions.get::<OtelData>()?;
+        let (trace, span) = (otel.trace_id()?, otel.span_id()?);
+        (trace != opentelemetry::TraceId::INVALID).then(|| (trace.to_string(), span.to_string()))
+    })
+}
+
+/// Whether a span is one for OpenTelemetry: it says which kind it is.
+pub fn is_traced(meta: &tracing::Metadata<'_>) -> bool {
+    meta.is_span() && meta.fields().field("otel.kind").is_some()
+}
+
+/// A layer shown only the spans [`is_traced`] picks (never events: log lines
+/// stay log lines). Not a per-layer filter (`with_filter`): with one, the
+/// served monitor-service's request spans intermittently lost their
+/// OpenTelemetry context (the first requests after start had none), while a
+/// decision made from the span's own metadata, here, cannot depend on what
+/// else the thread filtered before.
+struct TracedOnly<L>(L);
+
+impl<S, L> tracing_subscriber::Layer<S> for TracedOnly<L>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    L: tracing_subscriber::Layer<S>,
+{
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.0.on_register_dispatch(subscriber);
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber);
+    }
+
+    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        if is_traced(attrs.metadata()) {
+            self.0.on_new_span(attrs, id, ctx);
+        }
+    }
+
+    fn on_record(&self, id: &tracing::span::Id, values: &tracing::span::Record<'_>, ctx: Context<'_, S>) {
+        if traced(id, &ctx) {
+            self.0.on_record(id, values, ctx);
+        }
+    }
+
+    fn on_follows_from(&self, id: &tracing::span::Id, follows: &tracing::span::Id, ctx: Context<'_, S>) {
+        if traced(id, &ctx) && traced(follows, &ctx) {
+            self.0.on_follows_from(id, follows, ctx);
+        }
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        if traced(id, &ctx) {
+            self.0.on_enter(id, ctx);
+        }
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: Context<'_, S>) {
+        if traced(id, &ctx) {
+            self.0.on_exit(id, ctx);
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+        if traced(&id, &ctx) {
+            self.0.on_close(id, ctx);
+        }
+    }
+
+    unsafe fn downcast_raw(&self, id: std::any::TypeId) -> Option<*const ()> {
+        if id == std::any::TypeId::of::<Self>() {
+            return Some(self as *const Self as *const ());
+        }
+        // SAFETY: forwarded as is; the inner layer answers for its own types
+        // (tracing-opentelemetry's `WithContext` among them).
+        unsafe { self.0.downcast_raw(id) }
+    }
+}
+
+fn traced<S: Subscriber + for<'a> LookupSpan<'a>>(id: &tracing::span::Id, ctx: &Context<'_, S>) -> bool {
+    ctx.metadata(id).is_some_and(is_traced)
+}
+
 /// Installs the subscriber: JSON lines, or readable lines at a terminal or
 /// with `LOG_FORMAT=pretty` ([`crate::LogFormat`]). `debug` is the original
 /// `DEBUG` switch; `RUST_LOG` refines it when set. Safe to call twice (tests, `icu demo`).
 pub fn init_logging(debug: bool) {
+    install(debug, None);
+}
+
+/// The log lines (JSON, or readable ones: [`crate::LogFormat`]), and the
+/// OpenTelemetry layer when a tracer is given. Each has its own filter: the
+/// log level never hides a span from the trace, and only spans meant for it
+/// reach OpenTelemetry.
+pub(crate) fn install(debug: bool, tracer: Option<opentelemetry_sdk::trace::SdkTracer>) {
+    let _ = subscriber(debug, tracer).try_init();
+}
+
+/// The subscriber [`install`] installs (tests use it as it is).
+pub(crate) fn subscriber(
+    debug: bool,
+    tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+) -> impl Subscriber + Send + Sync + for<'a> LookupSpan<'a> {
     let default = if debug { "debug,h2=info,hyper=info,sqlx=warn,rdkafka=info" } else { "info,sqlx=warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match crate::LogFormat::from_env() {
-        crate::LogFormat::Json => subscriber.event_format(JsonLines).try_init(),
-        crate::LogFormat::Pretty => subscriber.try_init(),
+    let lines = match crate::LogFormat::from_env() {
+        crate::LogFormat::Json => tracing_subscriber::fmt::layer().event_format(JsonLines).with_filter(filter).boxed(),
+        crate::LogFormat::Pretty => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
     };
+    let otel = tracer.map(|t| TracedOnly(tracing_opentelemetry::layer().with_tracer(t)));
+    tracing_subscriber::registry().with(lines).with(otel)
 }
 
 #[cfg(test)]
@@ -135,5 +254,38 @@ mod tests {
         assert_eq!(line["patient"], "p-1");
         assert_eq!(line["pulse"], 140);
         assert!(chrono::DateTime::parse_from_rfc3339(line["timestamp"].as_str().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn lines_inside_a_traced_span_carry_its_ids() {
+        use opentelemetry::trace::TracerProvider as _;
+        let buffer = Buffer::default();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let otel = TracedOnly(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let lines = tracing_subscriber::fmt::layer().event_format(JsonLines).with_writer(buffer.clone());
+        let subscriber = tracing_subscriber::registry().with(lines).with(otel);
+        let (mut trace, mut span_id) = (String::new(), String::new());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("outside any span");
+            let request = tracing::info_span!("GET /patients", otel.kind = "server");
+            let _request = request.enter();
+            // An #[instrument]-style span inside: not exported, but its lines
+            // still belong to the request's trace.
+            let inner = tracing::info_span!("list_patients");
+            let _inner = inner.enter();
+            tracing::info!("inside");
+            use opentelemetry::trace::TraceContextExt as _;
+            use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+            let cx = request.context();
+            trace = cx.span().span_context().trace_id().to_string();
+            span_id = cx.span().span_context().span_id().to_string();
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(lines[0].get("trace_id").is_none());
+        assert_eq!(lines[1]["function"], "list_patients");
+        assert_eq!(lines[1]["trace_id"], trace.as_str());
+        assert_eq!(lines[1]["span_id"], span_id.as_str());
+        assert_eq!(trace.len(), 32);
     }
 }

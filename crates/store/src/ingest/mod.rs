@@ -132,6 +132,9 @@ pub struct Landed {
     /// When each reading written here was measured (the batch's own and
     /// promoted ones): its freshness at commit, for the metrics.
     pub measured: Vec<DateTime<Utc>>,
+    /// The trace context each promoted reading's message carried (those
+    /// that carried one), so that its promotion can join its trace.
+    pub promoted_traces: Vec<vitals::TraceContext>,
 }
 
 impl Landed {
@@ -164,5 +167,6 @@ impl Landed {
         }
         self.fates.extend(other.fates);
         self.measured.extend(other.measured);
+        self.promoted_traces.extend(other.promoted_traces);
     }
 }

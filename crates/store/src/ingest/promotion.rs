@@ -94,6 +94,7 @@ pub(super) async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, 
             Written::Stored => {
                 landed.promoted += 1;
                 landed.measured.extend(plan.reading(i).map(|s| s.reading.measured_at));
+                landed.promoted_traces.extend(plan.reading(i).and_then(|s| s.trace));
             }
             Written::Duplicate => landed.duplicates += 1,
             Written::Conflict => {

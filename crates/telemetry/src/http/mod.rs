@@ -23,11 +23,13 @@ pub use span::{record_status, request_span};
 
 /// Wraps every route of `router` (call it once all routes and the fallback
 /// are in place: routes added later are not covered). Outermost first: the
-/// request's span, the metrics, the failure log.
+/// request's span, its `traceparent` on the response, the metrics, the failure log.
 pub fn instrument(router: Router, metrics: HttpMetrics) -> Router {
     router
         .layer(middleware::from_fn(failures::log_failures))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
+        // Inside the request's span, so the response names it.
+        .layer(middleware::map_response(crate::propagation::answer_with_traceparent))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)

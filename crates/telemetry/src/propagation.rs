@@ -1,0 +1,182 @@
+//! W3C trace context (`traceparent`, `tracestate`) in and out of message
+//! headers, through the globally installed propagator (a no-op while
+//! tracing is off). Kafka headers are plain `(name, bytes)` lists here, so
+//! this crate needs no Kafka client.
+
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry::{Context, global};
+
+/// Headers a propagator writes. Setting a name again replaces its value:
+/// a message never carries two `traceparent`s.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeaderSet(Vec<(String, String)>);
+
+impl HeaderSet {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Injector for HeaderSet {
+    fn set(&mut self, key: &str, value: String) {
+        // An empty `tracestate` says nothing; the W3C text allows leaving it out.
+        if value.is_empty() {
+            self.0.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
+            return;
+        }
+        match self.0.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key.to_owned(), value)),
+        }
+    }
+}
+
+/// A consumed message's headers. The first header of a name counts (Kafka
+/// allows repeats); a value that is not UTF-8 is absent.
+pub struct MessageHeaders<'a>(pub &'a [(String, Vec<u8>)]);
+
+impl Extractor for MessageHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        let (_, value) = self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(key))?;
+        std::str::from_utf8(value).ok()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}
+
+/// The headers that carry `span` to the next service (empty while tracing is off).
+pub fn inject(span: &SpanContext) -> HeaderSet {
+    let mut headers = HeaderSet::default();
+    let cx = Context::new().with_remote_span_context(span.clone());
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut headers));
+    headers
+}
+
+/// The remote context a message carries (an empty one if none, or while tracing is off).
+///
+/// Extracted onto an empty context, never the thread's current one: what a
+/// thread last had current (another reading's span, an exporter's
+/// suppressed scope) must not become part of this message's context.
+pub fn extract(headers: &[(String, Vec<u8>)]) -> Context {
+    global::get_text_map_propagator(|p| p.extract_with_context(&Context::new(), &MessageHeaders(headers)))
+}
+
+/// The context of an HTTP request's `traceparent`/`tracestate` (empty if
+/// none), onto an empty context like [`extract`].
+pub fn extract_http(headers: &axum::http::HeaderMap) -> Context {
+    global::get_text_map_propagator(|p| {
+        p.extract_with_context(&Context::new(), &opentelemetry_http::HeaderExtractor(headers))
+    })
+}
+
+/// The `traceparent` (and `tracestate`) a response names, kept with the
+/// request's span from the moment the span is made.
+#[derive(Debug, Clone)]
+struct ResponseTrace(HeaderSet);
+
+/// Starts `span` (an OpenTelemetry request span whose parent is set) and
+/// keeps the headers that name it for [`answer_with_traceparent`], so the
+/// response's header does not depend on what the span's extensions hold by then.
+pub fn remember_for_response(span: &tracing::Span) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let cx = span.context();
+    let context = cx.span().span_context().clone();
+    if !context.is_valid() {
+        return;
+    }
+    let headers = inject(&context);
+    span.with_subscriber(|(id, dispatch)| {
+        use tracing_subscriber::registry::LookupSpan as _;
+        if let Some(span) = dispatch.downcast_ref::<tracing_subscriber::Registry>().and_then(|r| r.span(id)) {
+            span.extensions_mut().insert(ResponseTrace(headers));
+        }
+    });
+}
+
+/// Middleware (`axum::middleware::map_response`) inside a request's span:
+/// the response names that span in a `traceparent` header, so a caller can
+/// find the request's trace. Nothing while tracing is off.
+pub async fn answer_with_traceparent(mut response: axum::response::Response) -> axum::response::Response {
+    if !crate::otel::enabled() {
+        return response;
+    }
+    let remembered = tracing::Span::current().with_subscriber(|(id, dispatch)| {
+        use tracing_subscriber::registry::LookupSpan as _;
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        registry.span(id)?.scope().find_map(|span| span.extensions().get::<ResponseTrace>().cloned())
+    });
+    if let Some(Some(ResponseTrace(headers))) = remembered {
+        for (name, value) in headers.iter() {
+            if let (Ok(name), Ok(value)) =
+                (axum::http::HeaderName::try_from(name), axum::http::HeaderValue::from_str(value))
+            {
+                response.headers_mut().insert(name, value);
+            }
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+    fn span(sampled: bool) -> SpanContext {
+        let flags = if sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+        SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            flags,
+            true,
+            TraceState::from_key_value([("ward", "7")]).unwrap(),
+        )
+    }
+
+    #[test]
+    fn injecting_twice_replaces_never_duplicates() {
+        let propagator = TraceContextPropagator::new();
+        let mut headers = HeaderSet::default();
+        propagator.inject_context(&Context::new().with_remote_span_context(span(true)), &mut headers);
+        propagator.inject_context(&Context::new().with_remote_span_context(span(false)), &mut headers);
+        assert_eq!(headers.iter().filter(|(k, _)| *k == "traceparent").count(), 1);
+        // The unsampled context went last: its flags are what travels.
+        assert_eq!(headers.get("traceparent"), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+        assert_eq!(headers.get("tracestate"), Some("ward=7"));
+    }
+
+    #[test]
+    fn the_first_traceparent_of_a_message_counts() {
+        let propagator = TraceContextPropagator::new();
+        let headers = vec![
+            ("content-type".to_owned(), b"application/json".to_vec()),
+            ("TraceParent".to_owned(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+            ("traceparent".to_owned(), b"00-11111111111111111111111111111111-2222222222222222-01".to_vec()),
+        ];
+        let cx = propagator.extract(&MessageHeaders(&headers));
+        let remote = cx.span().span_context().clone();
+        assert_eq!(remote.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(remote.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(remote.is_sampled() && remote.is_remote());
+    }
+
+    #[test]
+    fn a_header_that_is_not_utf8_is_no_context() {
+        let propagator = TraceContextPropagator::new();
+        let headers = vec![("traceparent".to_owned(), vec![0xff, 0xfe])];
+        assert!(!propagator.extract(&MessageHeaders(&headers)).span().span_context().is_valid());
+    }
+}
