@@ -439,7 +439,7 @@ def check_patients(report: Report, label: str, docs: list[dict], replicas: int, 
     role = named(docs, "Role", sa_name)
     if report.check(role is not None, f"{label}: no Role for the beds"):
         rules = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
-        want = {("", "pods", v) for v in ("get", "list", "watch")} | {("", "events", "create"), ("events.k8s.io", "events", "create")}
+        want = {("", "pods", v) for v in ("get", "list", "watch")} | {("", "events", "create"), ("events.k8s.io", "events", "create"), ("events.k8s.io", "events", "patch")}
         report.check(rules == want, f"{label}: the beds' Role grants {sorted(rules)}, want {sorted(want)}")
     binding = named(docs, "RoleBinding", sa_name)
     report.check(binding is not None and binding["roleRef"]["name"] == sa_name
