@@ -39,7 +39,7 @@ sleep "$WINDOW"
 t1=$(ticks); s1=$(date +%s.%N)
 cpu=$(echo "($t1 - $t0) / $HZ / ($s1 - $s0)" | bc -l)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
-port=$(grep -o '"address":"[^"]*"' /tmp/bench-emulator.log | head -1 | sed 's/.*:\([0-9]*\)"/\1/')
+port=$(grep -ao '"address":"[^"]*"' /tmp/bench-emulator.log | head -1 | sed 's/.*:\([0-9]*\)"/\1/')
 delivered=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^icu_emulator_messages_delivered_total.*icu.vitals/ {s+=$2} END {print s+0}')
 dropped=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^icu_emulator_messages_dropped_total/ {s+=$2} END {print s+0}')
 printf 'patients=%s interval=%ss window=%ss cpu_cores=%.3f peak_rss_mib=%.1f delivered=%s dropped=%s\n' \
