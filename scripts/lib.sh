@@ -34,3 +34,23 @@ pip_install() {
   ensure_venv
   "$VENV/bin/pip" install -q --disable-pip-version-check "$@"
 }
+
+# run_browser_test NAME TEST.mjs: a test of tests/browser/ in Debian's
+# headless Chromium (playwright-core and the other npm tools pinned in
+# tests/browser/package-lock.json) against `icu demo` on a fresh database
+# of the test PostgreSQL; screenshots and logs in $ARTIFACTS (default
+# $CARGO_TARGET_DIR/artifacts/NAME).
+run_browser_test() {
+  local name=$1 test=$2
+  apt_install chromium
+  local target=${CARGO_TARGET_DIR:-target}
+  [[ -x $target/debug/icu ]] || cargo build -p icu --locked
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  : "${DATABASE_URL:?run under scripts/with-postgres.sh (make test does)}"
+  local db=icu_${name//-/_}_$$
+  "$PG_BIN/psql" -q "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
+  # shellcheck disable=SC2064 # the name is fixed now, on purpose
+  trap "\"$PG_BIN/psql\" -q \"$DATABASE_URL\" -c \"DROP DATABASE IF EXISTS $db WITH (FORCE)\" >/dev/null 2>&1 || true" EXIT
+  ARTIFACTS=${ARTIFACTS:-$target/artifacts/$name} ICU_BIN=$(realpath "$target/debug/icu") \
+    DATABASE_URL="${DATABASE_URL%/*}/$db" node "tests/browser/$test"
+}

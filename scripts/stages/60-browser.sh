@@ -8,13 +8,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/lib.sh
-apt_install chromium
-TARGET=${CARGO_TARGET_DIR:-target}
-[[ -x $TARGET/debug/icu ]] || cargo build -p icu --locked
-(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
-: "${DATABASE_URL:?run under scripts/with-postgres.sh (make test does)}"
-db=icu_browser_$$
-"$PG_BIN/psql" -q "$DATABASE_URL" -c "CREATE DATABASE $db" >/dev/null
-trap '"$PG_BIN/psql" -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
-export ARTIFACTS=${ARTIFACTS:-$TARGET/artifacts/browser}
-ICU_BIN=$(realpath "$TARGET/debug/icu") DATABASE_URL="${DATABASE_URL%/*}/$db" node tests/browser/ward.test.mjs
+run_browser_test browser ward.test.mjs

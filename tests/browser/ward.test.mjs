@@ -5,64 +5,30 @@
 // Env: ICU_BIN (the icu binary), DATABASE_URL (a fresh database),
 // ARTIFACTS (directory for screenshots), PATIENTS (default 6),
 // UPDATE_SCREENSHOT=1 also writes docs/ward.png.
-import { spawn } from 'node:child_process';
-import { mkdirSync, copyFileSync, createWriteStream } from 'node:fs';
-import net from 'node:net';
+import { mkdirSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { fail, need, step, until, json, runTest, startDemo, launchBrowser } from './harness.mjs';
 
-const need = (name) => process.env[name] || fail(`${name} is not set (run scripts/stages/60-browser.sh)`);
-function fail(message) { console.error(`FAIL: ${message}`); process.exit(1); }
-const step = (text) => console.error(`--- ${text}`);
-
-const icu = need('ICU_BIN');
-const databaseUrl = need('DATABASE_URL');
-const artifacts = need('ARTIFACTS');
+const stage = 'scripts/stages/60-browser.sh';
+const icu = need('ICU_BIN', stage);
+const databaseUrl = need('DATABASE_URL', stage);
+const artifacts = need('ARTIFACTS', stage);
 const patients = Number(process.env.PATIENTS || 6);
 const interval = 1; // seconds
 mkdirSync(artifacts, { recursive: true });
 
-const freePort = () => new Promise((resolve) => {
-  const server = net.createServer().listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => resolve(port)); });
-});
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, seconds, check) {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    try { const value = await check(); if (value) return value; } catch (_) { /* not yet */ }
-    if (Date.now() > deadline) fail(`${what}: not within ${seconds} s`);
-    await sleep(250);
-  }
-}
-
-const [apiPort, emulatorPort, dataPort] = [await freePort(), await freePort(), await freePort()];
-const ward = `http://127.0.0.1:${apiPort}`;
-const emulator = `http://127.0.0.1:${emulatorPort}/api/v1`;
-const log = createWriteStream(path.join(artifacts, 'icu-demo.log'));
-step(`icu demo: ${patients} patients at ${interval} s, ward on ${ward}`);
-const demo = spawn(icu, ['demo', '--patients', String(patients), '--api-port', String(apiPort),
-  '--patient-port', String(emulatorPort), '--data-port', String(dataPort)], {
-  env: { ...process.env, DATABASE_URL: databaseUrl, METRICS_INTERVAL: String(interval), LOG_FORMAT: 'json' },
-  stdio: ['ignore', 'pipe', 'pipe'],
-});
-demo.stdout.pipe(log); demo.stderr.pipe(log);
-let demoExited = false;
-demo.on('exit', (code) => { demoExited = true; if (code) console.error(`icu demo exited with ${code}`); });
+const demo = await startDemo({ icu, databaseUrl, patients, interval, artifacts });
+const { ward, emulator } = demo;
 let browser;
-const stopAll = async () => { if (browser) await browser.close().catch(() => {}); if (!demoExited) demo.kill('SIGINT'); };
-process.on('exit', () => { if (!demoExited) demo.kill('SIGKILL'); });
+const stopAll = async () => { if (browser) await browser.close().catch(() => {}); demo.stop(); };
 
-try {
-  const json = async (url, options) => { const r = await fetch(url, options); if (!r.ok) throw new Error(`${url}: ${r.status}`); return r.json(); };
+await runTest({ demo, stop: stopAll, artifacts }, async () => {
   await until('every patient has a reading in the API', 90, async () => {
     const body = await json(`${ward}/api/v1/patients`);
     return body.patients.length === patients && body.patients.every((p) => p.latest);
   });
 
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-  });
+  browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -136,11 +102,4 @@ try {
   await page.screenshot({ path: path.join(artifacts, 'patient.png'), fullPage: true });
 
   if (errors.length) fail(`errors in the pages: ${errors.join('; ')}`);
-  console.error(`ok: screenshots in ${artifacts}`);
-} catch (e) {
-  console.error(e);
-  await stopAll();
-  process.exit(1);
-}
-await stopAll();
-await until('icu demo stops', 30, async () => demoExited);
+});

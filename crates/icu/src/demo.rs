@@ -35,6 +35,12 @@ pub struct DemoArgs {
     /// Port of the ward's REST API.
     #[arg(long, default_value_t = 8002)]
     pub api_port: u16,
+    /// Access control of the ward's API: `none` (the demo's default, a ward
+    /// of emulated patients) or `jwt`, trusting the OpenID provider that
+    /// AUTH_ISSUER, AUTH_JWKS_URL, AUTH_AUDIENCE and AUTH_CLIENT_ID (and the
+    /// other AUTH_* of monitor-service) name in the environment.
+    #[arg(long, value_enum, default_value_t = monitor_service::AuthMode::None)]
+    pub auth_mode: monitor_service::AuthMode,
     #[arg(long, env = "DEBUG")]
     pub debug: bool,
 }
@@ -78,9 +84,13 @@ pub async fn run_with(
         &args.api_port.to_string(),
         "--metrics-interval",
         interval,
-        // A demo ward of emulated patients: no OpenID provider to ask.
+        // A demo ward of emulated patients has no OpenID provider to ask,
+        // unless one is named: then monitor-service reads it from AUTH_*.
         "--auth-mode",
-        "none",
+        match args.auth_mode {
+            monitor_service::AuthMode::None => "none",
+            monitor_service::AuthMode::Jwt => "jwt",
+        },
     ])?)
     .await?;
     let patients = patient_service::Service::start(patient_service::Config::try_parse_from([
@@ -104,12 +114,17 @@ pub async fn run_with(
         data_service: data.local_addr(),
         monitor_service: monitor.local_addr(),
     };
+    let access = match args.auth_mode {
+        monitor_service::AuthMode::None => "without access control (AUTH_MODE=none: a demo of emulated patients)",
+        monitor_service::AuthMode::Jwt => "with access control (AUTH_MODE=jwt: bearer tokens of the AUTH_ISSUER)",
+    };
     tracing::info!(
         broker = %ward.bootstrap_servers,
         ward_api = %format!("http://{}/api/v1/patients", ward.monitor_service),
         docs = %format!("http://{}/docs", ward.monitor_service),
         emulator = %format!("http://{}/api/v1/patients", ward.patient_service),
-        "ward running without access control (AUTH_MODE=none: a demo of emulated patients); Ctrl-C stops it"
+        access,
+        "ward running; Ctrl-C stops it"
     );
     on_ready(&ward);
 

@@ -20,6 +20,7 @@ async fn the_ward_shows_every_emulated_patient_with_a_fresh_reading() {
         patient_port: 0,
         data_port: 0,
         api_port: 0,
+        auth_mode: monitor_service::AuthMode::None,
         debug: false,
     };
     let (ready_tx, ready_rx) = oneshot::channel();

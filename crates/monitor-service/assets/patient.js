@@ -2,7 +2,7 @@
 // One patient: every vital over a chosen window (15 min / 1 h / 6 h) as
 // charts with the NEWS2 thresholds drawn behind them, the readings table
 // underneath, live from the stream.
-(() => {
+Screen.view('patient', () => {
   const uuid = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop());
   const TABLE_ROWS = 500;
   const PAGES = 30; // ×1,000 readings: 6 h at one reading a second fits
@@ -139,6 +139,8 @@
       message.hidden = true;
     } catch (e) {
       if (e.status === 404 || e.status === 400) fail(`No such patient on this ward (${uuid}).`);
+      else if (e.status === 403) fail(`Refused: ${e.message}.`);
+      else if (e instanceof Auth.LoginError) fail(`Not signed in: ${e.message}.`);
       else { fail(`The patient could not be loaded: ${e.message}. Retrying…`); setTimeout(load, 3000); }
     }
   }
@@ -162,4 +164,4 @@
   load();
   setInterval(header, 1000);
   setInterval(redraw, 5000); // the window slides even when nothing arrives
-})();
+});

@@ -7,21 +7,27 @@ const Screen = (() => {
   const staleAfterMs = Number(meta('icu-stale-after-ms')) || 15000;
   const patientPage = meta('icu-patient-page');
 
-  // Headers for every request and the stream. Access control replaces this
-  // (the stream is read with fetch, not EventSource, so headers can be sent).
-  let headers = async () => ({});
+  // Headers for every request and the stream: the bearer token of the
+  // login (auth.js) when the API wants one. The stream is read with fetch,
+  // not EventSource, so that it can send them too.
+  let headers = Auth.headers;
 
   class ApiError extends Error {
     constructor(status, detail) { super(detail); this.status = status; }
   }
 
+  // A failed response as an ApiError (its problem+json detail when it has
+  // one); a 401 first sends the page to log in again.
+  async function failure(response) {
+    let detail = `HTTP ${response.status}`;
+    try { detail = (await response.json()).detail || detail; } catch (_) { /* not a problem body */ }
+    if (response.status === 401 && Auth.enabled) await Auth.rejected(detail);
+    return new ApiError(response.status, detail);
+  }
+
   async function api(path) {
     const response = await fetch(prefix + path, { headers: await headers(), cache: 'no-store' });
-    if (!response.ok) {
-      let detail = `HTTP ${response.status}`;
-      try { detail = (await response.json()).detail || detail; } catch (_) { /* not a problem body */ }
-      throw new ApiError(response.status, detail);
-    }
+    if (!response.ok) throw await failure(response);
     return response.json();
   }
 
@@ -63,7 +69,7 @@ const Screen = (() => {
           const h = Object.assign({ Accept: 'text/event-stream' }, await headers());
           if (lastId) h['Last-Event-ID'] = lastId;
           const response = await fetch(`${prefix}/stream${query}`, { headers: h, signal: controller.signal, cache: 'no-store' });
-          if (!response.ok) throw new ApiError(response.status, `stream: HTTP ${response.status}`);
+          if (!response.ok) throw await failure(response);
           status('live');
           const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
           let buffer = '';
@@ -81,6 +87,8 @@ const Screen = (() => {
         } catch (e) {
           if (stopped) return;
           if (e instanceof ApiError && e.status === 404) { status('no such patient'); return; }
+          if (e instanceof ApiError && e.status === 403) { status('refused'); return; }
+          if (e instanceof Auth.LoginError) { status('signed out'); return; }
           if (e instanceof ApiError && e.status === 400) lastId = null; // an id it no longer takes: start afresh
         }
         if (stopped) return;
@@ -109,8 +117,53 @@ const Screen = (() => {
     el.textContent = state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : state;
   }
 
+  // The views (ward.js, patient.js) register here; the path picks one once
+  // the login (if any) is done.
+  const views = {};
+  const loginBox = document.getElementById('login');
+
+  function loginFailed(error) {
+    document.getElementById('login-text').textContent = `Not signed in: ${error.message}`;
+    document.getElementById('login-again').hidden = !Auth.enabled;
+    loginBox.hidden = false;
+  }
+
+  // Who is signed in, and the way out, in the view's header bar.
+  function account(bar) {
+    const box = document.createElement('span');
+    box.className = 'account';
+    const who = document.createElement('span');
+    who.id = 'whoami';
+    who.textContent = `Signed in as ${Auth.user()}`;
+    const out = document.createElement('button');
+    out.id = 'sign-out';
+    out.type = 'button';
+    out.textContent = 'Sign out';
+    out.addEventListener('click', () => Auth.signOut());
+    box.append(who, out);
+    bar.append(box);
+  }
+
+  async function boot() {
+    Auth.onFailure(loginFailed);
+    document.getElementById('login-again').addEventListener('click', () => { loginBox.hidden = true; Auth.login(); });
+    try {
+      await Auth.ready();
+    } catch (e) {
+      loginFailed(e);
+      return;
+    }
+    const name = location.pathname.startsWith(patientPage) ? 'patient' : 'ward';
+    document.body.classList.add(`${name}-page`);
+    document.body.append(document.getElementById(`view-${name}`).content.cloneNode(true));
+    if (Auth.enabled) account(document.querySelector('.bar'));
+    views[name]();
+  }
+  document.addEventListener('DOMContentLoaded', boot);
+
   return {
     prefix, staleAfterMs, patientPage, api, stream, ApiError, bandText, ago, setConnection,
     setHeaders(fn) { headers = fn; },
+    view(name, start) { views[name] = start; },
   };
 })();

@@ -3,7 +3,7 @@
 // five vitals with units and a short trend, NEWS2 (colour and text), the
 // time since the last reading, and "no signal" once the monitor is silent
 // for three intervals.
-(() => {
+Screen.view('ward', () => {
   const TREND = 30; // readings per trend line
   const VITALS = [
     { key: 'pulse', label: 'Pulse', unit: '/min', value: (r) => r.pulse },
@@ -135,8 +135,12 @@
       };
       await Promise.all([worker(), worker(), worker(), worker()]);
     } catch (e) {
-      message.textContent = `The ward could not be loaded: ${e.message}. Retrying…`;
       message.hidden = false;
+      if (e.status === 403 || e instanceof Auth.LoginError) {
+        message.textContent = `Refused: ${e.message}.`;
+        return;
+      }
+      message.textContent = `The ward could not be loaded: ${e.message}. Retrying…`;
       setTimeout(load, 3000);
     }
   }
@@ -166,4 +170,4 @@
     order();
   });
   setInterval(() => { for (const p of patients.values()) age(p); order(); }, 1000);
-})();
+});

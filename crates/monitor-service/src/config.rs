@@ -106,8 +106,12 @@ pub struct Config {
     pub auth_jwks_min_refresh: Duration,
     /// Public OAuth client id the ward page logs in with (authorization
     /// code + PKCE against `AUTH_ISSUER`); empty: the page cannot log in.
-    #[arg(long, env = "AUTH_CLIENT_ID", default_value = "")]
+    #[arg(long, env = "AUTH_CLIENT_ID", default_value = "", value_parser = parse_client_id)]
     pub auth_client_id: String,
+    /// Scopes the ward page asks for when it logs in, space-separated;
+    /// `openid` is required (the page checks the ID token's nonce).
+    #[arg(long, env = "AUTH_SCOPES", default_value = "openid profile", value_parser = parse_scopes)]
+    pub auth_scopes: String,
     /// Debug logging.
     #[arg(long, env = "DEBUG")]
     pub debug: bool,
@@ -167,6 +171,29 @@ fn parse_http_url(text: &str) -> Result<String, String> {
         Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(text.to_owned()),
         _ => Err(format!("{text:?} is not an http(s) URL like https://sso.example.org/certs")),
     }
+}
+
+/// RFC 6749 appendix A.1: a client id is printable ASCII (VSCHAR).
+fn parse_client_id(text: &str) -> Result<String, String> {
+    if text.chars().all(|c| (' '..='~').contains(&c)) && text.trim() == text {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not an OAuth client id (printable ASCII, no surrounding spaces)"))
+    }
+}
+
+/// RFC 6749 section 3.3: scope tokens of NQCHAR, separated by one space;
+/// `openid` among them, or the provider issues no ID token to check.
+fn parse_scopes(text: &str) -> Result<String, String> {
+    let nqchar = |c: char| c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c);
+    let scopes: Vec<&str> = text.split(' ').filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = scopes.iter().find(|s| !s.chars().all(nqchar)) {
+        return Err(format!("{bad:?} is not a scope (printable ASCII without spaces, quotes or backslashes)"));
+    }
+    if !scopes.contains(&"openid") {
+        return Err(format!("{text:?} lacks the scope `openid` (the page needs an ID token to log in)"));
+    }
+    Ok(scopes.join(" "))
 }
 
 fn parse_claim_path(text: &str) -> Result<String, String> {
@@ -236,6 +263,25 @@ mod tests {
             }
             all.extend_from_slice(args);
             let error = Config::try_parse_from(all).unwrap_err().to_string();
+            assert!(error.contains(expected), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_pages_login_settings_parse_or_say_why_not() {
+        let config = parse(&[]).unwrap();
+        assert_eq!((config.auth_client_id.as_str(), config.auth_scopes.as_str()), ("", "openid profile"));
+        let config = parse(&["--auth-client-id", "icu-ward", "--auth-scopes", " openid  profile email "]).unwrap();
+        assert_eq!((config.auth_client_id.as_str(), config.auth_scopes.as_str()), ("icu-ward", "openid profile email"));
+        for (args, expected) in [
+            (&["--auth-client-id", "ward\u{7f}"][..], "not an OAuth client id"),
+            (&["--auth-client-id", "wärd"][..], "not an OAuth client id"),
+            (&["--auth-client-id", " ward"][..], "not an OAuth client id"),
+            (&["--auth-scopes", "profile email"][..], "lacks the scope `openid`"),
+            (&["--auth-scopes", "openid pro\"file"][..], "is not a scope"),
+            (&["--auth-scopes", ""][..], "lacks the scope `openid`"),
+        ] {
+            let error = parse(args).unwrap_err().to_string();
             assert!(error.contains(expected), "{args:?}: {error}");
         }
     }

@@ -182,7 +182,7 @@ fn router(
     let app = api
         .route_layer(middleware::from_fn_with_state(authenticator, auth::require))
         .with_state(state)
-        .merge(pages::router(&config.api_prefix, config.stale_after()))
+        .merge(pages::router(config))
         .merge(docs)
         .merge(ops)
         .fallback(|| async {

@@ -4,8 +4,6 @@
 //! embedded in the binary: no CDN, no internet, nothing to install. The
 //! pages read only the REST routes and the live stream.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::Path;
@@ -16,11 +14,13 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use vitals::news2;
 
+use crate::config::{AuthMode, Config};
 use crate::error::ApiError;
 
 /// An embedded asset: name under `/assets/`, content type, bytes.
 const ASSETS: &[(&str, &str, &[u8])] = &[
     ("ward.css", "text/css; charset=utf-8", include_bytes!("../assets/ward.css")),
+    ("auth.js", "text/javascript; charset=utf-8", include_bytes!("../assets/auth.js")),
     ("screen.js", "text/javascript; charset=utf-8", include_bytes!("../assets/screen.js")),
     ("ward.js", "text/javascript; charset=utf-8", include_bytes!("../assets/ward.js")),
     ("patient.js", "text/javascript; charset=utf-8", include_bytes!("../assets/patient.js")),
@@ -33,8 +33,12 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("uPlot.LICENSE.txt", "text/plain; charset=utf-8", include_bytes!("../assets/vendor/uplot-1.6.32/LICENSE")),
 ];
 
-const WARD_HTML: &str = include_str!("../assets/ward.html");
-const PATIENT_HTML: &str = include_str!("../assets/patient.html");
+/// One document for both pages (their head, scripts and login are the
+/// same); the script shows the view the path names. One document also lets
+/// a login that started on a patient page come back through the single
+/// redirect URI (`/`) and show that patient without another navigation,
+/// which would lose the token kept in memory.
+const SCREEN_HTML: &str = include_str!("../assets/screen.html");
 
 /// Where the patient page is served: `/patients/{uuid}`, or
 /// `/ward/patients/{uuid}` when `API_PREFIX` is empty (the API's own
@@ -43,17 +47,47 @@ pub fn patient_page_base(prefix: &str) -> &'static str {
     if prefix.is_empty() { "/ward/patients/" } else { "/patients/" }
 }
 
-/// The pages and their assets. The HTML is filled in once, here, with what
-/// the scripts need to know about this service.
-pub fn router<S: Clone + Send + Sync + 'static>(prefix: &str, stale_after: Duration) -> Router<S> {
-    let fill = |html: &str| {
-        Bytes::from(
-            html.replace("{{API_PREFIX}}", prefix)
-                .replace("{{STALE_AFTER_MS}}", &stale_after.as_millis().to_string())
-                .replace("{{PATIENT_PAGE}}", patient_page_base(prefix)),
-        )
+/// What the page's scripts need to know about this service and its login,
+/// filled into the HTML once. The login settings are public by nature: a
+/// public client's id, the issuer's URL and the scopes it asks for.
+pub fn fill(html: &str, config: &Config, title: &str) -> String {
+    let auth_mode = match config.auth_mode {
+        AuthMode::Jwt => "jwt",
+        AuthMode::None => "none",
     };
-    let (ward, patient) = (fill(WARD_HTML), fill(PATIENT_HTML));
+    let issuer = config.auth_issuer.as_deref().unwrap_or_default();
+    // Every value is escaped for an attribute: the issuer and client id come
+    // from configuration, and a quote in them must not end the attribute.
+    html.replace("{{TITLE}}", &attribute(title))
+        .replace("{{API_PREFIX}}", &attribute(&config.api_prefix))
+        .replace("{{STALE_AFTER_MS}}", &config.stale_after().as_millis().to_string())
+        .replace("{{PATIENT_PAGE}}", patient_page_base(&config.api_prefix))
+        .replace("{{AUTH_MODE}}", auth_mode)
+        .replace("{{AUTH_ISSUER}}", &attribute(issuer))
+        .replace("{{AUTH_CLIENT_ID}}", &attribute(&config.auth_client_id))
+        .replace("{{AUTH_SCOPES}}", &attribute(&config.auth_scopes))
+}
+
+fn attribute(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The pages and their assets.
+pub fn router<S: Clone + Send + Sync + 'static>(config: &Config) -> Router<S> {
+    let prefix = config.api_prefix.as_str();
+    let ward = Bytes::from(fill(SCREEN_HTML, config, "Ward"));
+    let patient = Bytes::from(fill(SCREEN_HTML, config, "Patient"));
     let bands = Bytes::from(news2_bands().to_string());
     Router::new()
         .route("/", get(move || async move { html(ward) }))
@@ -171,5 +205,13 @@ mod tests {
         }
         assert_eq!(patient_page_base("/api/v1"), "/patients/");
         assert_eq!(patient_page_base(""), "/ward/patients/");
+    }
+
+    #[test]
+    fn configured_values_cannot_break_out_of_their_attribute() {
+        assert_eq!(
+            attribute(r#"https://sso.example/"><script>x</script>'&"#),
+            "https://sso.example/&quot;&gt;&lt;script&gt;x&lt;/script&gt;&#39;&amp;"
+        );
     }
 }

@@ -38,3 +38,52 @@ async fn the_pages_and_every_asset_they_name_are_served_from_the_binary() {
     problem(api.get("/assets/secrets.txt").await, 404).await;
     api.stop().await;
 }
+
+/// With access control on, the pages themselves stay public (they carry no
+/// patient data) and tell their script how to log in: the mode, the issuer,
+/// the public client id and the scopes, from the service's configuration.
+#[tokio::test]
+async fn with_access_control_the_pages_say_where_to_log_in_and_the_data_stays_closed() {
+    let db = TestDatabase::fresh().await;
+    let issuer = common::issuer::Issuer::start(&[&common::issuer::SigningKey::rsa("k1")]).await;
+    let api = Running::start_with_auth(
+        &db,
+        &issuer,
+        &["--auth-client-id", "icu-ward", "--auth-scopes", "openid profile email"],
+    )
+    .await;
+    let patient = uuid::Uuid::new_v4();
+    for path in ["/".to_owned(), format!("/patients/{patient}")] {
+        let response = api.get(&path).await;
+        assert_eq!(response.status(), 200, "{path}: the page itself needs no token");
+        let html = response.text().await.unwrap();
+        for expected in [
+            r#"<meta name="icu-auth-mode" content="jwt">"#.to_owned(),
+            format!(r#"<meta name="icu-auth-issuer" content="{}">"#, common::issuer::ISSUER),
+            r#"<meta name="icu-auth-client-id" content="icu-ward">"#.to_owned(),
+            r#"<meta name="icu-auth-scopes" content="openid profile email">"#.to_owned(),
+        ] {
+            assert!(html.contains(&expected), "{path}: {expected} in {html}");
+        }
+        assert!(html.contains(r#"<script src="/assets/auth.js">"#), "{path}: the login script");
+    }
+    let response = api.get("/assets/auth.js").await;
+    assert_eq!(response.status(), 200);
+    let script = response.text().await.unwrap();
+    assert!(script.contains("code_challenge_method: 'S256'"), "PKCE with S256");
+    assert!(!script.contains("localStorage"), "no token in storage that outlives the page");
+    let refused = problem(api.get("/api/v1/patients").await, 401).await;
+    assert_eq!(refused["status"], 401, "{refused}");
+    problem(api.get(&format!("/api/v1/stream?patient={patient}")).await, 401).await;
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn without_access_control_the_pages_say_so() {
+    let db = TestDatabase::fresh().await;
+    let api = Running::start(&db, &[]).await;
+    let html = api.get("/").await.text().await.unwrap();
+    assert!(html.contains(r#"<meta name="icu-auth-mode" content="none">"#), "{html}");
+    assert!(html.contains(r#"<meta name="icu-auth-issuer" content="">"#), "{html}");
+    api.stop().await;
+}
