@@ -5,13 +5,14 @@
 // only their own bed and is refused another patient's page, visibly; after
 // signing out, a clinician sees the whole ward, live through the stream;
 // the token goes in the Authorization header only, never in a URL or in
-// the browser's storage; an expired token means a new login.
+// the browser's storage; an expired token or a 401 means a new login, but a
+// 401 to a brand-new token is shown instead of looping.
 //
 // Env: ICU_BIN (the icu binary), DATABASE_URL (a fresh database),
 // ARTIFACTS (directory for screenshots and logs), PATIENTS (default 4).
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fail, need, step, until, json, runTest, freePort, startDemo, launchBrowser } from './harness.mjs';
+import { fail, need, step, until, sleep, json, runTest, freePort, startDemo, launchBrowser } from './harness.mjs';
 import { startProvider } from './provider.mjs';
 
 const stage = 'scripts/stages/65-oidc-browser.sh';
@@ -160,6 +161,32 @@ await runTest({ demo, stop: stopAll, artifacts }, async () => {
   await until('a new token after the old one expired', tokenSeconds + 30, async () => tokenRequests.length > logins);
   await until(`${patients} tiles again, with the new token`, 60, async () =>
     (await tiles.count()) === patients && (await page.locator('#whoami').isVisible()));
+
+  step('a 401 from the API means a new login; a 401 to a brand-new token is shown, not looped');
+  // The API's 401s are made by Playwright's request interception: the
+  // service itself would need a revoked token or rotated keys to say it.
+  const refusal = (detail) => (route) => route.fulfill({
+    status: 401, contentType: 'application/problem+json',
+    headers: { 'www-authenticate': 'Bearer realm="icu-monitor", error="invalid_token"' },
+    body: JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401, detail }),
+  });
+  await page.goto(`${ward}/patients/${other}`);
+  await until('the clinician sees another patient\'s charts', 30, async () => (await page.locator('#rows tr').count()) > 0);
+  await sleep(11_000); // the token is no longer brand new (10 s), and still well before it expires
+  const beforeRefusal = tokenRequests.length;
+  await page.route(`${ward}/api/v1/patients/${other}/metrics*`, refusal('the bearer token was refused: revoked'), { times: 1 });
+  await page.locator('[data-window="900"]').click();
+  await until('a new login after the 401', 20, async () => tokenRequests.length > beforeRefusal);
+  await until('the patient page back, with a new token', 30, async () =>
+    new URL(page.url()).pathname === `/patients/${other}` && (await page.locator('#rows tr').count()) > 0);
+  await page.route(`${ward}/api/v1/patients/${other}`, refusal('the bearer token was refused: wrong audience'));
+  await page.goto(`${ward}/patients/${other}`);
+  await until('the refusal of a brand-new token is shown', 30, async () =>
+    (await page.locator('#login').isVisible()) && (await page.locator('#login-text').textContent()).includes('has just issued'));
+  const afterRefusal = tokenRequests.length;
+  await sleep(5000);
+  if (tokenRequests.length !== afterRefusal) fail('the page loops through the provider when the API refuses a new token');
+  await page.unroute(`${ward}/api/v1/patients/${other}`);
 
   if (errors.length) fail(`errors in the pages: ${errors.join('; ')}`);
 });

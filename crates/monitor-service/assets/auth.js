@@ -17,8 +17,9 @@ const Auth = (() => {
   const PENDING = 'icu-monitor.login';
   const redirectUri = `${location.origin}/`;
   // A token the API refuses this soon after it was issued will not get
-  // better by logging in again: say so rather than loop through the provider.
-  const FRESH_MS = 60_000;
+  // better by logging in again (a configuration mismatch, such as another
+  // audience): say so rather than loop through the provider.
+  const FRESH_MS = 10_000;
   let token = null; // { access, issuedAt, expiresAt, idToken, claims }
   let renewal = null;
   let onFailure = () => {};
@@ -169,8 +170,8 @@ const Auth = (() => {
     return { Authorization: `Bearer ${token.access}` };
   }
 
-  // The API answered 401: log in again, unless the token is new (then a
-  // fresh one would be refused too: a configuration mismatch, shown).
+  // The API answered 401 (the token expired early, was revoked, or the
+  // keys rotated): log in again, unless the token is brand new.
   async function rejected(detail) {
     if (token && Date.now() - token.issuedAt < FRESH_MS) {
       const error = new LoginError(`the API refuses the token the provider has just issued: ${detail}`);

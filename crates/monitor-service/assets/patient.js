@@ -139,7 +139,10 @@ Screen.view('patient', () => {
       message.hidden = true;
     } catch (e) {
       if (e.status === 404 || e.status === 400) fail(`No such patient on this ward (${uuid}).`);
-      else if (e.status === 403) fail(`Refused: ${e.message}.`);
+      else if (e.status === 403) {
+        fail(`Refused: ${e.message}.`);
+        for (const part of document.querySelectorAll('#charts, .readings, .windows')) part.hidden = true;
+      }
       else if (e instanceof Auth.LoginError) fail(`Not signed in: ${e.message}.`);
       else { fail(`The patient could not be loaded: ${e.message}. Retrying…`); setTimeout(load, 3000); }
     }
