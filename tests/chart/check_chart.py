@@ -539,6 +539,7 @@ BAD_VALUES = [
     ("wrong type (string for bool)", {"monitoring": {"enabled": "yes"}}, "enabled"),
     ("bad enum", {"monitor": {"auth": {"mode": "basic", "issuer": ISSUER, "jwksUrl": JWKS}}}, "mode"),
     ("jwt without issuer", {}, "monitor.auth.issuer"),
+    ("scopes without openid", {"monitor": {"auth": {"issuer": ISSUER, "jwksUrl": JWKS, "scopes": "profile email"}}}, "scopes"),
     ("jwt without JWKS URL", {"monitor": {"auth": {"issuer": ISSUER}}}, "monitor.auth.jwksUrl"),
     ("external PostgreSQL without address", {"monitor": {"auth": {"issuer": ISSUER, "jwksUrl": JWKS}}, "postgresql": {"external": {"enabled": True}}},
      "postgresql.external.url"),
@@ -616,7 +617,8 @@ def main() -> int:
         env = env_of(spec["containers"][0])
         report.check(env["AUTH_MODE"]["value"] == "jwt" and env["AUTH_ISSUER"]["value"] == ISSUER
                      and env["AUTH_JWKS_URL"]["value"] == JWKS and env["AUTH_AUDIENCE"]["value"] == "icu-monitor"
-                     and "AUTH_CLIENT_ID" in env, f"defaults: monitor AUTH_* env {sorted(env)}")
+                     and "AUTH_CLIENT_ID" in env and env["AUTH_SCOPES"]["value"] == "openid profile",
+                     f"defaults: monitor AUTH_* env {sorted(env)}")
         sts = [s for s in of_kind(d, "StatefulSet") if s["metadata"]["name"] == f"{RELEASE}-postgresql"]
         report.check(len(sts) == 1 and sts[0]["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "8Gi",
                      "defaults: no PostgreSQL StatefulSet with a volume claim")
