@@ -61,11 +61,10 @@ pub async fn follow(
             Ok(listener) => {
                 cache.set_listening(true);
                 // Commits while nobody listened were never heard: the
-                // stream's clients reload (after listening resumed, so that
-                // what they reload cannot miss anything either).
-                if !std::mem::take(&mut first) {
-                    feed.gap("the stream's connection to the database was lost and made anew");
-                }
+                // stream's clients reload and the alerts are derived anew
+                // (after listening resumed, so that what they reload cannot
+                // miss anything either).
+                feed.listening(std::mem::take(&mut first));
                 retry = RETRY_FIRST;
                 tracing::debug!("listening for changed readings");
                 let backend = listener.backend_pid();
@@ -75,6 +74,7 @@ pub async fn follow(
                 let task = tokio::spawn(listen(listener, heard));
                 let lost = hear(&cache, &feed, heartbeat, &mut hearing, &mut stop).await;
                 cache.set_listening(false);
+                feed.lost();
                 let Some(why) = lost else {
                     task.abort();
                     break;

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
@@ -17,6 +18,7 @@ use store::ward::StoredReading;
 use telemetry::links::ReadingLinks;
 use uuid::Uuid;
 
+use crate::alerts::{self, Alerts};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::page_cache::{Lookup, PageCache};
@@ -31,6 +33,7 @@ pub struct AppState {
     pub stale_after: Duration,
     pub pages: Arc<PageCache>,
     pub hub: Arc<Hub>,
+    pub alerts: Arc<Alerts>,
     pub stream: StreamLimits,
     pub stream_clients: Arc<Clients>,
 }
@@ -48,6 +51,7 @@ pub fn routes(prefix: &str) -> Vec<(Method, String, MethodRouter<Shared>)> {
         (Method::GET, format!("{prefix}/patients/{{uuid}}"), get(get_patient)),
         (Method::GET, format!("{prefix}/patients/{{uuid}}/metrics"), get(list_readings)),
         (Method::GET, format!("{prefix}/stream"), get(sse::stream)),
+        (Method::GET, format!("{prefix}/alerts"), get(alerts::list_alerts)),
         // The original assignment's path, in the original shape, for its clients.
         (Method::GET, ORIGINAL_READINGS.to_owned(), get(list_original_readings)),
     ]
@@ -60,6 +64,33 @@ fn stale_after(state: &AppState) -> TimeDelta {
 fn patient_uuid(path: Result<Path<String>, PathRejection>) -> Result<Uuid, ApiError> {
     let Path(given) = path.map_err(|e| ApiError::Rejected { status: e.status(), detail: e.body_text() })?;
     Uuid::try_parse(&given).map_err(|_| ApiError::InvalidUuid { given })
+}
+
+/// The patient a route's path names, opened for the caller: 400 for a bad
+/// UUID, 403 (audit-logged either way) for a patient the caller may not see.
+pub struct OpenPatient(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for OpenPatient {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let uuid = patient_uuid(Path::<String>::from_request_parts(parts, state).await)?;
+        Caller::from_request_parts(parts, state).await?.open(uuid)?;
+        Ok(OpenPatient(uuid))
+    }
+}
+
+/// The checked page a readings request asks for (`from`, `to`, `limit`, `cursor`).
+pub struct PageQuery(pub Page);
+
+impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let query = Query::<ReadingQuery>::from_request_parts(parts, state).await;
+        let Query(query) = query.map_err(|e| ApiError::Rejected { status: e.status(), detail: e.body_text() })?;
+        Ok(PageQuery(query.check()?))
+    }
 }
 
 async fn list_patients(State(state): State<Shared>, caller: Caller) -> Result<Json<PatientList>, ApiError> {
@@ -75,25 +106,12 @@ async fn list_patients(State(state): State<Shared>, caller: Caller) -> Result<Js
 
 async fn get_patient(
     State(state): State<Shared>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    OpenPatient(uuid): OpenPatient,
 ) -> Result<Json<PatientView>, ApiError> {
-    let uuid = patient_uuid(path)?;
-    caller.open(uuid)?;
     let patient = store::ward::patient(&state.pool, uuid).await?;
     let patient = patient.ok_or(ApiError::UnknownPatient(uuid))?;
     link_readings(patient.latest.iter());
     Ok(Json(PatientView::new(patient, Utc::now(), stale_after(&state))))
-}
-
-/// The patient and the checked page a readings request asks for.
-fn reading_request(
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<ReadingQuery>, QueryRejection>,
-) -> Result<(Uuid, Page), ApiError> {
-    let uuid = patient_uuid(path)?;
-    let Query(query) = query.map_err(|e| ApiError::Rejected { status: e.status(), detail: e.body_text() })?;
-    Ok((uuid, query.check()?))
 }
 
 /// Cuts the readings (one more than the page was asked for) to the page;
@@ -104,14 +122,13 @@ fn cut_to_page(readings: &mut Vec<StoredReading>, page: &Page) -> Option<DateTim
     if more { readings.last().map(|r| r.measured_at) } else { None }
 }
 
+// The page is checked before the patient is opened: a malformed request is
+// 400 whoever asks.
 async fn list_readings(
     State(state): State<Shared>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<ReadingQuery>, QueryRejection>,
+    PageQuery(page): PageQuery,
+    OpenPatient(uuid): OpenPatient,
 ) -> Result<Response, ApiError> {
-    let (uuid, page) = reading_request(path, query)?;
-    caller.open(uuid)?;
     // A page carries nothing that depends on the time of the request (unlike
     // a patient's `stale`), so a cached one is as good as a fresh one.
     let ticket = match state.pages.lookup(uuid, &page.range) {
@@ -142,12 +159,9 @@ async fn list_readings(
 /// cached (the page cache holds the ward route's pages).
 async fn list_original_readings(
     State(state): State<Shared>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<ReadingQuery>, QueryRejection>,
+    PageQuery(page): PageQuery,
+    OpenPatient(uuid): OpenPatient,
 ) -> Result<Response, ApiError> {
-    let (uuid, page) = reading_request(path, query)?;
-    caller.open(uuid)?;
     let name = store::ward::patient_name(&state.pool, uuid).await?.ok_or(ApiError::UnknownPatient(uuid))?;
     // A patient discharged between the two queries shows as known with no readings.
     let mut readings = store::ward::readings(&state.pool, uuid, page.range).await?.unwrap_or_default();

@@ -4,6 +4,7 @@
 //! assignment's `/patient/{uuid}/metrics`. The contract is the committed
 //! `api/openapi.yaml`, served at `/openapi.json` with Swagger UI at `/docs`.
 
+pub mod alerts;
 pub mod announcements;
 pub mod api;
 pub mod audit;
@@ -39,6 +40,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use config::{AuthMode, Config, CorsOrigins};
 
+use crate::alerts::Alerts;
 use crate::api::AppState;
 use crate::auth::Authenticator;
 use crate::error::ApiError;
@@ -59,6 +61,7 @@ pub struct Service {
     listener: TcpListener,
     pages: Arc<PageCache>,
     hub: Arc<Hub>,
+    alerts: Arc<Alerts>,
 }
 
 impl Service {
@@ -97,6 +100,7 @@ impl Service {
             config.stream_client_buffer as usize,
             StreamMetrics::register(&mut registry),
         ));
+        let alerts = Arc::new(Alerts::default());
         let authenticator = Arc::new(Authenticator::from_config(&config)?);
         let readiness = Readiness::default();
         readiness.set(true);
@@ -106,6 +110,7 @@ impl Service {
             stale_after: config.stale_after(),
             pages: pages.clone(),
             hub: hub.clone(),
+            alerts: alerts.clone(),
             stream: StreamLimits {
                 heartbeat: config.stream_heartbeat,
                 max_clients: config.stream_max_clients as usize,
@@ -127,7 +132,7 @@ impl Service {
             auth = ?config.auth_mode,
             "monitor-service started"
         );
-        Ok(Service { config, pool, app, readiness, listener, pages, hub })
+        Ok(Service { config, pool, app, readiness, listener, pages, hub, alerts })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -140,7 +145,7 @@ impl Service {
         let probe = tokio::spawn(probe(self.pool.clone(), self.readiness.clone(), stopped.clone()));
         let heartbeat = self.config.page_cache_heartbeat;
         // The page cache and the live stream hear the same announcements.
-        let (feed, feeding) = stream::Feed::start(self.pool.clone(), self.hub.clone());
+        let (feed, feeding) = stream::Feed::start(self.pool.clone(), self.hub.clone(), self.alerts);
         let announcements =
             tokio::spawn(announcements::follow(self.pool.clone(), self.pages, feed, heartbeat, stopped));
         let hub = self.hub;

@@ -22,6 +22,13 @@ async fn schemathesis_finds_no_deviation_from_the_contract() {
     for bed in ["01", "02", "03"] {
         let p = ward.admit(&format!("Fuzz {bed}"), bed).await;
         ward.readings(p, &seconds_ending(chrono::TimeDelta::zero(), 30)).await;
+        if bed == "03" {
+            // An escalated patient, so that /alerts answers with an alert.
+            let now = chrono::Utc::now();
+            let ill = serde_json::json!({"uuid": p, "timestamp": now, "pulse": 135, "resp_rate": 26,
+                                         "bp": "95/60", "spo2": 90, "temperature": 39.4});
+            ward.land("icu.vitals", vec![ill]).await;
+        }
     }
     let key = SigningKey::ec("schemathesis");
     let issuer = Issuer::start(&[&key]).await;

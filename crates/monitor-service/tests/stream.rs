@@ -9,108 +9,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use common::sse::Sse;
 use common::*;
 use serde_json::Value;
 use testkit::TestDatabase;
 use uuid::Uuid;
-
-/// One frame of the stream.
-#[derive(Debug, Clone, Default)]
-struct Frame {
-    id: Option<String>,
-    event: Option<String>,
-    data: String,
-    comments: Vec<String>,
-}
-
-/// A minimal SSE client over reqwest (the frames are what the test checks).
-struct Sse {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl Sse {
-    async fn connect(api: &Running, query: &str, last_event_id: Option<&str>) -> Sse {
-        Sse::open(&api.url(&format!("/api/v1/stream{query}")), last_event_id).await
-    }
-
-    /// Connects again to the service at `base`, as a browser reconnects.
-    async fn reconnect(base: &str, last_event_id: Option<&str>) -> Sse {
-        Sse::open(&format!("{base}/api/v1/stream"), last_event_id).await
-    }
-
-    async fn open(url: &str, last_event_id: Option<&str>) -> Sse {
-        let mut request = reqwest::Client::new().get(url);
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["content-type"], "text/event-stream");
-        let mut sse = Sse { response, buffer: String::new() };
-        // The first frame says the client is subscribed.
-        let hello = sse.frame().await.expect("the stream's first frame");
-        assert!(hello.comments.iter().any(|c| c.starts_with(" stream ")), "{hello:?}");
-        sse
-    }
-
-    /// The next frame; `None` when the stream ended.
-    async fn frame(&mut self) -> Option<Frame> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let text: String = self.buffer.drain(..end + 2).collect();
-                let mut frame = Frame::default();
-                for line in text.lines() {
-                    if let Some(comment) = line.strip_prefix(':') {
-                        frame.comments.push(comment.to_owned());
-                    } else if let Some((field, value)) = line.split_once(": ") {
-                        match field {
-                            "id" => frame.id = Some(value.to_owned()),
-                            "event" => frame.event = Some(value.to_owned()),
-                            "data" => frame.data.push_str(value),
-                            _ => {}
-                        }
-                    }
-                }
-                return Some(frame);
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(30), self.response.chunk())
-                .await
-                .expect("no frame within 30 s")
-                .unwrap()?;
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-
-    /// The next event (comments and heartbeats passed over).
-    async fn event(&mut self) -> Frame {
-        loop {
-            let frame = self.frame().await.expect("the stream ended");
-            if frame.event.is_some() {
-                return frame;
-            }
-        }
-    }
-
-    /// The next `n` reading events, checked against the contract; admissions are passed over.
-    async fn readings(&mut self, n: usize) -> Vec<(String, Uuid, DateTime<Utc>)> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            let frame = self.event().await;
-            let data: Value = serde_json::from_str(&frame.data).unwrap();
-            match frame.event.as_deref() {
-                Some("reading") => {
-                    let patient = data["patient"].as_str().unwrap().parse().unwrap();
-                    let at = data["reading"]["timestamp"].as_str().unwrap().parse().unwrap();
-                    out.push((frame.id.expect("a reading has an id"), patient, at));
-                }
-                Some("admission") => assert_valid("Admission", &data),
-                other => panic!("unexpected event {other:?}: {frame:?}"),
-            }
-        }
-        out
-    }
-}
 
 /// The service with the listener heard from, so nothing landed after this is missed.
 async fn start(db: &TestDatabase, extra: &[&str]) -> Running {

@@ -4,6 +4,7 @@
 pub mod changes;
 pub mod database_url;
 pub mod error;
+pub mod escalations;
 pub mod ingest;
 pub mod migrate;
 pub mod ward;

@@ -70,6 +70,18 @@ impl RiskBand {
     }
 }
 
+impl std::str::FromStr for RiskBand {
+    type Err = String;
+
+    /// The stored text of a band (what [`RiskBand::as_str`] wrote).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [RiskBand::Low, RiskBand::LowMedium, RiskBand::Medium, RiskBand::High]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not one of low, low-medium, medium, high"))
+    }
+}
+
 /// The score of one reading, per parameter and in total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct News2 {
@@ -228,6 +240,14 @@ mod tests {
     use super::*;
     use crate::blood_pressure::BloodPressure;
     use chrono::TimeZone;
+
+    #[test]
+    fn band_text_reads_back() {
+        for band in [RiskBand::Low, RiskBand::LowMedium, RiskBand::Medium, RiskBand::High] {
+            assert_eq!(band.as_str().parse::<RiskBand>(), Ok(band));
+        }
+        assert!("Low".parse::<RiskBand>().is_err());
+    }
 
     #[test]
     fn acvpu_text_is_its_letter_both_ways() {

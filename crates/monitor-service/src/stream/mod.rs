@@ -1,5 +1,6 @@
 //! The live stream (`GET {API_PREFIX}/stream`, Server-Sent Events): every
-//! reading the ward stores and every admission, as they commit.
+//! reading the ward stores and every admission, as they commit, and every
+//! escalation and de-escalation they make.
 //!
 //! - [`feed`] turns the database's announcements (the `LISTEN/NOTIFY` the
 //!   page cache hears) into events: one query per batch of announcements,
@@ -29,6 +30,8 @@ pub use hub::Hub;
 pub enum EventKind {
     reading,
     admission,
+    /// A patient's escalation began, changed level or ended.
+    alert,
     resync,
 }
 

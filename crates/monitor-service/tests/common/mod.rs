@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod issuer;
+pub mod sse;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clap::Parser as _;
