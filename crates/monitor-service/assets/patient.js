@@ -167,4 +167,4 @@ Screen.view('patient', () => {
   load();
   setInterval(header, 1000);
   setInterval(redraw, 5000); // the window slides even when nothing arrives
-});
+}, ['/assets/uPlot.iife.min.js']);

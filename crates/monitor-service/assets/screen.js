@@ -117,16 +117,27 @@ const Screen = (() => {
     el.textContent = state === 'live' ? 'live' : state === 'reconnecting' ? 'reconnecting…' : state;
   }
 
-  // The views (ward.js, patient.js) register here; the path picks one once
-  // the login (if any) is done.
+  // The views (ward.js, patient.js) register here, with the scripts only
+  // they need (the chart library: the ward page does without); the path
+  // picks one once the login (if any) is done.
   const views = {};
+
+  const load = (src) => new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`${src} did not load`));
+    document.head.append(script);
+  });
   const loginBox = document.getElementById('login');
 
-  function loginFailed(error) {
-    document.getElementById('login-text').textContent = `Not signed in: ${error.message}`;
-    document.getElementById('login-again').hidden = !Auth.enabled;
+  // Shown above everything when the page cannot start.
+  function stopped(text, offerLogin) {
+    document.getElementById('login-text').textContent = text;
+    document.getElementById('login-again').hidden = !offerLogin;
     loginBox.hidden = false;
   }
+  const loginFailed = (error) => stopped(`Not signed in: ${error.message}`, Auth.enabled);
 
   // Who is signed in, and the way out, in the view's header bar.
   function account(bar) {
@@ -157,13 +168,19 @@ const Screen = (() => {
     document.body.classList.add(`${name}-page`);
     document.body.append(document.getElementById(`view-${name}`).content.cloneNode(true));
     if (Auth.enabled) account(document.querySelector('.bar'));
-    views[name]();
+    try {
+      for (const src of views[name].scripts) await load(src);
+    } catch (e) {
+      stopped(`The page cannot start: ${e.message}`, false);
+      return;
+    }
+    views[name].start();
   }
   document.addEventListener('DOMContentLoaded', boot);
 
   return {
     prefix, staleAfterMs, patientPage, api, stream, ApiError, bandText, ago, setConnection,
     setHeaders(fn) { headers = fn; },
-    view(name, start) { views[name] = start; },
+    view(name, start, scripts = []) { views[name] = { start, scripts }; },
   };
 })();
