@@ -9,12 +9,19 @@
 //! message class that PostgreSQL refused when parked payloads were `jsonb`
 //! (they are parked now). After the ingest, a second group reads the topic
 //! again from the start: every reading a duplicate (a redelivery), timed too.
+//!
+//! Tracing cost: `BENCH_SAMPLED=R` gives every clean reading a `traceparent`,
+//! a share `R` of them sampled (what an emulator at ratio `R` sends; unset:
+//! no header, as with tracing off everywhere), and the `OTEL_*` variables
+//! configure the data-service's tracing as in production (the benchmark
+//! holds the same guard its binary does).
 
 use std::time::{Duration, Instant};
 
 use clap::Parser as _;
 use futures::StreamExt as _;
 use rdkafka::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use sqlx::PgPool;
@@ -31,12 +38,19 @@ async fn main() -> anyhow::Result<()> {
     let poison_permille: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(0);
     let poisoned = readings * poison_permille / 1000;
     let clean = readings - poisoned;
+    let sampled: Option<f64> = std::env::var("BENCH_SAMPLED").ok().map(|r| r.parse()).transpose()?;
+    let _telemetry = telemetry::init("data-service", false)?;
+    println!(
+        "tracing: {}, messages: {}",
+        if telemetry::otel::enabled() { "on" } else { "off" },
+        sampled.map_or("no traceparent".to_owned(), |r| format!("traceparent, {r} of them sampled"))
+    );
 
     let broker = MockBroker::start();
     broker.create_topic(VITALS, 12);
     broker.create_topic("icu.patients", 3);
     let db = TestDatabase::fresh().await;
-    preload(&broker.bootstrap, clean, patients, poisoned).await?;
+    preload(&broker.bootstrap, clean, patients, poisoned, sampled).await?;
     println!("preloaded {clean} readings of {patients} patients and {poisoned} poisoned ones");
 
     let config = |group: &str| {
@@ -133,7 +147,13 @@ async fn main() -> anyhow::Result<()> {
 
 /// Produces the readings (lz4, so the mock broker's ~5 MiB per partition
 /// holds them), the poisoned ones spread evenly among them.
-async fn preload(bootstrap: &str, readings: usize, patients: usize, poisoned: usize) -> anyhow::Result<()> {
+async fn preload(
+    bootstrap: &str,
+    readings: usize,
+    patients: usize,
+    poisoned: usize,
+    sampled: Option<f64>,
+) -> anyhow::Result<()> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("compression.type", "lz4")
@@ -160,8 +180,20 @@ async fn preload(bootstrap: &str, readings: usize, patients: usize, poisoned: us
         let at = (k * payloads.len() / poisoned.max(1)).min(payloads.len());
         payloads.insert(at, (p.to_string(), body.to_string().into_bytes()));
     }
-    let sends = payloads.iter().map(|(key, payload)| {
-        producer.send(FutureRecord::to(VITALS).key(key).payload(payload), Duration::from_secs(60))
+    let traceparents: Vec<Option<String>> = (0..payloads.len())
+        .map(|i| {
+            let ratio = sampled?;
+            // Every 1/ratio-th reading sampled, as a ratio sampler would on average.
+            let flag = if ratio > 0.0 && (i as f64 * ratio).fract() + ratio >= 1.0 { "01" } else { "00" };
+            Some(format!("00-{}-{:016x}-{flag}", Uuid::new_v4().simple(), i as u64 + 1))
+        })
+        .collect();
+    let sends = payloads.iter().zip(&traceparents).map(|((key, payload), traceparent)| {
+        let mut record = FutureRecord::to(VITALS).key(key).payload(payload);
+        if let Some(value) = traceparent {
+            record = record.headers(OwnedHeaders::new().insert(Header { key: "traceparent", value: Some(value) }));
+        }
+        producer.send(record, Duration::from_secs(60))
     });
     let results = futures::stream::iter(sends).buffer_unordered(50_000).collect::<Vec<_>>().await;
     for r in results {
