@@ -17,6 +17,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use store::ingest::{Inbound, Landed, Topics};
+use telemetry::exemplars::TraceExemplar;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -142,9 +143,9 @@ impl Ingest {
         let (metrics, health) = (self.metrics.clone(), self.health.clone());
         tokio::spawn(async move {
             let started = Instant::now();
-            let outcome = crate::traces::land(&pool, &topics, &batch, &group).await;
+            let (outcome, exemplar) = crate::traces::land(&pool, &topics, &batch, &group).await;
             if let Ok(landed) = &outcome {
-                record(&metrics, &health, &batch, landed, started.elapsed());
+                record(&metrics, &health, &batch, landed, started.elapsed(), exemplar);
             }
             (batch, outcome)
         })
@@ -183,8 +184,8 @@ impl Ingest {
         true
     }
 
-    fn record(&self, batch: &[Inbound], landed: &Landed, took: Duration) {
-        record(&self.metrics, &self.health, batch, landed, took);
+    fn record(&self, batch: &[Inbound], landed: &Landed, took: Duration, exemplar: Option<TraceExemplar>) {
+        record(&self.metrics, &self.health, batch, landed, took, exemplar);
     }
 
     /// Waits for a first message, then gathers more until the batch is full
@@ -261,15 +262,15 @@ impl Ingest {
         loop {
             let started = Instant::now();
             match crate::traces::land(&self.pool, &self.topics, batch, &self.group).await {
-                Ok(landed) => {
-                    self.record(batch, &landed, started.elapsed());
+                (Ok(landed), exemplar) => {
+                    self.record(batch, &landed, started.elapsed(), exemplar);
                     if paused {
                         self.set_paused(false);
                         tracing::info!("database back: consuming again");
                     }
                     return Some(landed);
                 }
-                Err(e) => {
+                (Err(e), _) => {
                     self.metrics.store_error(&e);
                     self.health.landing(false);
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, messages = batch.len(),
@@ -349,8 +350,15 @@ impl Ingest {
 }
 
 #[tracing::instrument(skip_all)]
-fn record(metrics: &Metrics, health: &Health, batch: &[Inbound], landed: &Landed, took: Duration) {
-    metrics.store_seconds.observe(took.as_secs_f64());
+fn record(
+    metrics: &Metrics,
+    health: &Health,
+    batch: &[Inbound],
+    landed: &Landed,
+    took: Duration,
+    exemplar: Option<TraceExemplar>,
+) {
+    metrics.store_seconds.observe(took.as_secs_f64(), exemplar, None);
     metrics.batch_size.observe(batch.len() as f64);
     metrics.record(landed);
     health.landing(true);

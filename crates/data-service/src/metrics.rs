@@ -11,6 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use store::ingest::{CONFLICT, Landed, REFUSED_BY_DATABASE};
+use telemetry::exemplars::TracedHistogram;
 use vitals::DecodeError;
 use vitals::plan::UNKNOWN_TOPIC;
 
@@ -42,7 +43,8 @@ pub struct Metrics {
     pub store_errors: Family<KindLabel, Counter>,
     pub commit_errors: Counter,
     pub batch_size: Histogram,
-    pub store_seconds: Histogram,
+    /// With the trace id of a sampled landing span as exemplar.
+    pub store_seconds: TracedHistogram,
     pub freshness: Histogram,
     pub lag: Family<PartitionLabel, Gauge>,
     pub group_lag: Family<TopicLabel, Gauge>,
@@ -68,7 +70,7 @@ impl Metrics {
             store_errors: Family::default(),
             commit_errors: Counter::default(),
             batch_size: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
-            store_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            store_seconds: TracedHistogram::new(exponential_buckets(0.001, 2.0, 14)),
             // 5 ms to about 5.5 min: a reading landed in its own batch, or
             // promoted long after it was parked.
             freshness: Histogram::new(exponential_buckets(0.005, 2.0, 17)),

@@ -18,17 +18,34 @@ use std::time::SystemTime;
 
 use sqlx::PgPool;
 use store::ingest::{Inbound, Landed, Topics};
-use telemetry::messaging::{Consumed, ProcessSpan, landing_failed, landing_span, remote_origin, sampled_origin};
+use telemetry::exemplars::TraceExemplar;
+use telemetry::messaging::{
+    Consumed, MessageParent, ProcessSpan, landing_failed, landing_span, remote_origin, sampled_parent,
+};
 use tracing::Instrument as _;
 
-/// [`store::ingest::land`], traced.
-pub async fn land(pool: &PgPool, topics: &Topics, batch: &[Inbound], group: &str) -> store::Result<Landed> {
+/// [`store::ingest::land`], traced; with the landing span's trace when it
+/// is sampled, the exemplar of the batch's `icu_ingest_store_seconds`.
+pub async fn land(
+    pool: &PgPool,
+    topics: &Topics,
+    batch: &[Inbound],
+    group: &str,
+) -> (store::Result<Landed>, Option<TraceExemplar>) {
     if !telemetry::otel::enabled() {
-        return store::ingest::land(pool, topics, batch).await;
+        return (store::ingest::land(pool, topics, batch).await, None);
     }
     let started = SystemTime::now();
-    let process: Vec<Option<ProcessSpan>> = batch.iter().map(|m| ProcessSpan::start(consumed(m), group)).collect();
-    let span = landing_span(batch.len(), batch.iter().filter_map(|m| sampled_origin(&m.headers)));
+    // Each message's headers are read once, here; only sampled ones cost more.
+    let parents: Vec<Option<MessageParent>> = batch.iter().map(|m| sampled_parent(&m.headers)).collect();
+    let process: Vec<Option<ProcessSpan>> = batch
+        .iter()
+        .zip(&parents)
+        .map(|(m, parent)| ProcessSpan::start(consumed(m), parent.as_ref()?, group))
+        .collect();
+    let origins = parents.iter().flatten().map(MessageParent::span_context);
+    let span = landing_span(batch.len(), origins);
+    let exemplar = TraceExemplar::of(&span);
     let outcome = store::ingest::land(pool, topics, batch).instrument(span.clone()).await;
     match &outcome {
         Ok(landed) => {
@@ -47,7 +64,7 @@ pub async fn land(pool: &PgPool, topics: &Topics, batch: &[Inbound], group: &str
             }
         }
     }
-    outcome
+    (outcome, exemplar)
 }
 
 /// A `process` span in each promoted reading's own trace, from `started`

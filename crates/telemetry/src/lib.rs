@@ -6,6 +6,7 @@
 //! without Kafka (monitor-service) does not link librdkafka.
 
 pub mod api_prefix;
+pub mod exemplars;
 pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;

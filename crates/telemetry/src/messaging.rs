@@ -10,15 +10,19 @@
 use std::borrow::Cow;
 use std::time::SystemTime;
 
+use opentelemetry::trace::SamplingDecision;
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{KeyValue, trace::Span as _};
-use opentelemetry_sdk::trace::Span;
+use opentelemetry_sdk::trace::{IdGenerator as _, RandomIdGenerator, ShouldSample as _, Span};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::otel;
 use crate::propagation::{self, HeaderSet};
+
+/// The operation name (and type) of a producer's span.
+const SEND: &str = "send";
 
 fn kafka(operation: &'static str, kind: &'static str) -> [KeyValue; 3] {
     [
@@ -34,22 +38,46 @@ fn kafka(operation: &'static str, kind: &'static str) -> [KeyValue; 3] {
 pub struct SendSpan(Option<Span>);
 
 impl SendSpan {
-    /// Starts the span (the sampling decision is made here) and returns the
-    /// headers that carry it. Both are empty while tracing is off.
+    /// Starts the span and returns the headers that carry it; both empty
+    /// while tracing is off.
+    ///
+    /// The sampling decision comes first, from the tracer's own sampler on
+    /// fresh ids: an unsampled reading (nine in ten by default) gets its
+    /// `traceparent` (sampled flag off, so downstream honours the decision)
+    /// written straight from those ids, and no span, name, attributes or
+    /// propagator call at all. A sampled one gets a recording span with the
+    /// same ids and decision, injected through the propagator as usual.
     pub fn start(topic: &str, key: &str) -> (SendSpan, HeaderSet) {
-        let Some(tracer) = otel::tracer() else { return (SendSpan(None), HeaderSet::default()) };
+        let (Some(tracer), Some(sampler)) = (otel::tracer(), otel::sampler()) else {
+            return (SendSpan(None), HeaderSet::default());
+        };
+        let ids = RandomIdGenerator::default();
+        let (trace_id, span_id) = (ids.new_trace_id(), ids.new_span_id());
+        // A reading starts its own trace, whatever the emulator was doing:
+        // no parent. The samplers `otel` builds do not read the name.
+        let decision = sampler.should_sample(None, trace_id, SEND, &SpanKind::Producer, &[], &[]);
+        if decision.decision == SamplingDecision::Drop {
+            return (SendSpan(None), HeaderSet::unsampled(trace_id, span_id));
+        }
         let mut span = tracer
-            .span_builder(format!("send {topic}"))
+            .span_builder(format!("{SEND} {topic}"))
             .with_kind(SpanKind::Producer)
-            // A reading starts its own trace, whatever the emulator was doing.
+            .with_trace_id(trace_id)
+            .with_span_id(span_id)
+            .with_sampling_result(decision)
             .start_with_context(tracer, &opentelemetry::Context::new());
         if span.is_recording() {
-            span.set_attributes(kafka("send", "send"));
+            span.set_attributes(kafka(SEND, SEND));
             span.set_attribute(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, topic.to_owned()));
             span.set_attribute(KeyValue::new(semconv::MESSAGING_KAFKA_MESSAGE_KEY, key.to_owned()));
         }
         let headers = propagation::inject(span.span_context());
         (SendSpan(Some(span)), headers)
+    }
+
+    /// Whether a span is kept for this message (tracing on, and sampled).
+    pub fn is_recording(&self) -> bool {
+        self.0.as_ref().is_some_and(|s| s.is_recording())
     }
 
     /// The broker stored the message at `partition`/`offset`.
@@ -91,17 +119,30 @@ pub struct Consumed<'a> {
 #[derive(Debug)]
 pub struct ProcessSpan(Span);
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sampled_flag_is_read_where_every_version_keeps_it() {
+        let header = |flags: &str| format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}");
+        assert!(flagged_sampled(header("01").as_bytes()));
+        assert!(flagged_sampled(header("03").as_bytes()));
+        assert!(!flagged_sampled(header("00").as_bytes()));
+        assert!(!flagged_sampled(header("02").as_bytes()));
+        assert!(!flagged_sampled(header("0z").as_bytes()));
+        assert!(!flagged_sampled(header("0").as_bytes()));
+        assert!(flagged_sampled(format!("cc{}-later", &header("01")[2..]).as_bytes()));
+        assert!(!flagged_sampled(&[0xff; 55]));
+    }
+}
+
 impl ProcessSpan {
-    /// The span of `message`, or `None`: tracing off, or the producer did
-    /// not sample it (its decision holds downstream). The parent is given
-    /// explicitly, so no span current on this thread (another reading's, a
-    /// batch's) can become it.
-    pub fn start(message: Consumed<'_>, consumer_group: &str) -> Option<ProcessSpan> {
-        let parent = propagation::extract(message.headers);
-        if !parent.span().span_context().is_sampled() {
-            return None;
-        }
-        ProcessSpan::child_of(&parent, message.topic, Some(message), consumer_group, None)
+    /// The span of `message`, a child of `parent` (what [`sampled_parent`]
+    /// found in its headers). The parent is given explicitly, so no span
+    /// current on this thread (another reading's, a batch's) can become it.
+    pub fn start(message: Consumed<'_>, parent: &MessageParent, consumer_group: &str) -> Option<ProcessSpan> {
+        ProcessSpan::child_of(&parent.0, message.topic, Some(message), consumer_group, None)
     }
 
     /// The span of a parked reading's promotion: in the trace of the message
@@ -171,13 +212,40 @@ impl ProcessSpan {
 /// The attribute naming a message's fate in the ward's store.
 pub const FATE: &str = "icu.ingest.fate";
 
-/// The producer's span context a message carries, if it is sampled: what a
-/// batch span links to.
-pub fn sampled_origin(headers: &[(String, Vec<u8>)]) -> Option<SpanContext> {
+/// The producer's context a message carries, if it is sampled (its
+/// decision holds downstream): the parent of its `process` span and what a
+/// batch span links to. `None` while tracing is off.
+///
+/// The sampled flag is looked at first, in place: an unsampled message (nine
+/// in ten by default) costs a header lookup and two hex digits, and only a
+/// sampled one goes through the propagator (which reads `tracestate` too).
+pub fn sampled_parent(headers: &[(String, Vec<u8>)]) -> Option<MessageParent> {
     otel::tracer()?;
+    let (_, traceparent) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("traceparent"))?;
+    if !flagged_sampled(traceparent) {
+        return None;
+    }
     let cx = propagation::extract(headers);
-    let origin = cx.span().span_context().clone();
-    origin.is_sampled().then_some(origin)
+    cx.span().span_context().is_sampled().then_some(MessageParent(cx))
+}
+
+/// The remote context a sampled message carries ([`sampled_parent`]).
+#[derive(Debug, Clone)]
+pub struct MessageParent(opentelemetry::Context);
+
+impl MessageParent {
+    /// The producer's span: what a batch span links to.
+    pub fn span_context(&self) -> SpanContext {
+        self.0.span().span_context().clone()
+    }
+}
+
+/// Whether a `traceparent`'s flags (`vv-<32>-<16>-ff`, the same place in
+/// every version) have the sampled bit set; a header too short to hold
+/// them has not (the propagator would ignore it anyway).
+fn flagged_sampled(traceparent: &[u8]) -> bool {
+    let Some(flags) = traceparent.get(53..55) else { return false };
+    std::str::from_utf8(flags).ok().and_then(|f| u8::from_str_radix(f, 16).ok()).is_some_and(|f| f & 1 == 1)
 }
 
 /// The span of one landing transaction (database conventions: CLIENT,

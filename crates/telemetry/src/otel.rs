@@ -37,6 +37,11 @@ const SCOPE: &str = "icu-monitor";
 
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
+/// The sampler the provider was given, kept so that a new reading's
+/// sampling decision can be made before (and, when it says no, instead of)
+/// building a span: see `messaging::SendSpan::start`.
+static SAMPLER: OnceLock<Sampler> = OnceLock::new();
+
 /// Whether spans are made and exported in this process (set once at start).
 pub fn enabled() -> bool {
     TRACER.get().is_some()
@@ -45,6 +50,33 @@ pub fn enabled() -> bool {
 /// The process's tracer, when tracing is on.
 pub fn tracer() -> Option<&'static SdkTracer> {
     TRACER.get()
+}
+
+/// The process's sampler (the one its tracer uses), when tracing is on.
+pub fn sampler() -> Option<&'static Sampler> {
+    SAMPLER.get()
+}
+
+/// The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` name, as the
+/// SDK's own reading of them maps them (opentelemetry_sdk 0.31
+/// `trace/config.rs`), or `parentbased_traceidratio` at
+/// [`DEFAULT_SAMPLE_RATIO`] when unset. Built here rather than left to the
+/// SDK so that the same sampler can decide before a span is built.
+pub fn sampler_from_lookup(get: impl Fn(&str) -> Option<String>) -> Sampler {
+    let Some(name) = get("OTEL_TRACES_SAMPLER") else {
+        return Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(DEFAULT_SAMPLE_RATIO)));
+    };
+    // The SDK falls back to a ratio of 1.0 when the argument is missing or not a number.
+    let ratio = || get("OTEL_TRACES_SAMPLER_ARG").and_then(|r| r.trim().parse::<f64>().ok()).unwrap_or(1.0);
+    match name.trim() {
+        "always_on" => Sampler::AlwaysOn,
+        "always_off" => Sampler::AlwaysOff,
+        "traceidratio" => Sampler::TraceIdRatioBased(ratio()),
+        "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        "parentbased_traceidratio" => Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio()))),
+        // parentbased_always_on, and what the SDK does not implement (jaeger_remote, xray) or know.
+        _ => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,12 +90,12 @@ pub enum TracingError {
 }
 
 /// How this process exports traces, as the `OTEL_*` variables say.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TraceSettings {
     /// `None`: tracing is off.
     pub protocol: Option<Protocol>,
-    /// `OTEL_TRACES_SAMPLER` is set (the SDK reads it and its argument).
-    pub sampler_from_env: bool,
+    /// `OTEL_TRACES_SAMPLER` / `_ARG` as [`sampler_from_lookup`] reads them.
+    pub sampler: Sampler,
     pub service_name: Option<String>,
 }
 
@@ -95,7 +127,7 @@ impl TraceSettings {
         let on = !disabled && !no_exporter && endpoint.is_some();
         Ok(TraceSettings {
             protocol: on.then_some(protocol),
-            sampler_from_env: set("OTEL_TRACES_SAMPLER").is_some(),
+            sampler: sampler_from_lookup(set),
             service_name: set("OTEL_SERVICE_NAME"),
         })
     }
@@ -140,13 +172,12 @@ pub(crate) fn install(service: &str, settings: &TraceSettings) -> Result<Option<
         Protocol::Grpc => SpanExporter::builder().with_tonic().build()?,
         _ => SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary).build()?,
     };
-    let mut builder =
-        SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource(service, settings));
-    if !settings.sampler_from_env {
-        builder =
-            builder.with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(DEFAULT_SAMPLE_RATIO))));
-    }
-    let provider = builder.build();
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource(service, settings))
+        .with_sampler(settings.sampler.clone())
+        .build();
+    let _ = SAMPLER.set(settings.sampler.clone());
     let _ = TRACER.set(provider.tracer(SCOPE));
     global::set_tracer_provider(provider.clone());
     global::set_text_map_propagator(TraceContextPropagator::new());
@@ -229,6 +260,20 @@ mod tests {
         );
         let e = settings(&[endpoint, ("OTEL_TRACES_EXPORTER", "zipkin")]).unwrap_err();
         assert!(e.to_string().contains("OTEL_TRACES_EXPORTER=\"zipkin\""));
+    }
+
+    #[test]
+    fn the_sampler_is_read_as_the_sdk_reads_it() {
+        let name = |vars: &[(&str, &str)]| format!("{:?}", settings(vars).unwrap().sampler);
+        assert_eq!(name(&[]), "ParentBased(TraceIdRatioBased(0.1))");
+        assert_eq!(name(&[("OTEL_TRACES_SAMPLER", "always_off")]), "AlwaysOff");
+        assert_eq!(name(&[("OTEL_TRACES_SAMPLER", "always_on")]), "AlwaysOn");
+        assert_eq!(
+            name(&[("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.25")]),
+            "ParentBased(TraceIdRatioBased(0.25))"
+        );
+        assert_eq!(name(&[("OTEL_TRACES_SAMPLER", "traceidratio")]), "TraceIdRatioBased(1.0)");
+        assert_eq!(name(&[("OTEL_TRACES_SAMPLER", "xray")]), "ParentBased(AlwaysOn)");
     }
 
     #[test]

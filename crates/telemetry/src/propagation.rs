@@ -4,7 +4,7 @@
 //! this crate needs no Kafka client.
 
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _, TraceId};
 use opentelemetry::{Context, global};
 
 /// Headers a propagator writes. Setting a name again replaces its value:
@@ -24,7 +24,17 @@ impl HeaderSet {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The `traceparent` of an unsampled span (flags `00`), written as the
+    /// W3C propagator writes it, without going through it: for a message
+    /// whose sampler said no before any span was made. Such a root carries
+    /// no `tracestate`.
+    pub fn unsampled(trace_id: TraceId, span_id: SpanId) -> HeaderSet {
+        HeaderSet(vec![(TRACEPARENT.to_owned(), format!("00-{trace_id}-{span_id}-00"))])
+    }
 }
+
+const TRACEPARENT: &str = "traceparent";
 
 impl Injector for HeaderSet {
     fn set(&mut self, key: &str, value: String) {
@@ -132,7 +142,7 @@ pub async fn answer_with_traceparent(mut response: axum::response::Response) -> 
 mod tests {
     use super::*;
     use opentelemetry::propagation::TextMapPropagator as _;
-    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::trace::{TraceFlags, TraceState};
     use opentelemetry_sdk::propagation::TraceContextPropagator;
 
     fn span(sampled: bool) -> SpanContext {
@@ -156,6 +166,28 @@ mod tests {
         // The unsampled context went last: its flags are what travels.
         assert_eq!(headers.get("traceparent"), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
         assert_eq!(headers.get("tracestate"), Some("ward=7"));
+    }
+
+    #[test]
+    fn an_unsampled_header_is_the_one_the_propagator_writes() {
+        let propagator = TraceContextPropagator::new();
+        for (trace, span) in [
+            ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
+            ("0000000000000000000000000000000a", "000000000000000b"),
+        ] {
+            let (trace, span) = (TraceId::from_hex(trace).unwrap(), SpanId::from_hex(span).unwrap());
+            let context = SpanContext::new(trace, span, TraceFlags::default(), false, TraceState::NONE);
+            let mut expected = HeaderSet::default();
+            propagator.inject_context(&Context::new().with_remote_span_context(context), &mut expected);
+            assert_eq!(HeaderSet::unsampled(trace, span), expected);
+            let back = propagator.extract(&MessageHeaders(&[(
+                "traceparent".to_owned(),
+                HeaderSet::unsampled(trace, span).get("traceparent").unwrap().as_bytes().to_vec(),
+            )]));
+            let back = back.span().span_context().clone();
+            assert!(back.is_valid() && !back.is_sampled());
+            assert_eq!((back.trace_id(), back.span_id()), (trace, span));
+        }
     }
 
     #[test]

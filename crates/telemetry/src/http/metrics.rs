@@ -10,10 +10,11 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::Registry;
 
 use super::labels::{StatusLabel, method_label, route_label};
+use crate::exemplars::{TraceExemplar, TracedHistogram};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -29,11 +30,12 @@ pub struct RouteLabels {
 }
 
 /// `icu_http_requests_total{method,route,status}` and
-/// `icu_http_request_duration_seconds{method,route}`.
+/// `icu_http_request_duration_seconds{method,route}`, whose buckets carry
+/// the trace id of a sampled request as an exemplar.
 #[derive(Debug, Clone)]
 pub struct HttpMetrics {
     pub requests: Family<RequestLabels, Counter>,
-    pub duration: Family<RouteLabels, Histogram>,
+    pub duration: Family<RouteLabels, TracedHistogram>,
 }
 
 impl HttpMetrics {
@@ -41,7 +43,7 @@ impl HttpMetrics {
         let m = HttpMetrics {
             requests: Family::default(),
             // 0.5 ms to about 4 s.
-            duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 14))),
+            duration: Family::new_with_constructor(|| TracedHistogram::new(exponential_buckets(0.0005, 2.0, 14))),
         };
         registry.register("icu_http_requests", "HTTP requests by method, route and status", m.requests.clone());
         registry.register(
@@ -57,12 +59,15 @@ pub(super) async fn track(State(metrics): State<HttpMetrics>, request: Request, 
     let method = method_label(request.method());
     let route = route_label(&request).to_owned();
     let started = Instant::now();
+    // Inside the request's span (see `instrument`): its trace, if sampled.
+    let exemplar = TraceExemplar::current();
     let response = next.run(request).await;
     let status = StatusLabel::from(response.status());
-    metrics
-        .duration
-        .get_or_create(&RouteLabels { method, route: route.clone() })
-        .observe(started.elapsed().as_secs_f64());
+    metrics.duration.get_or_create(&RouteLabels { method, route: route.clone() }).observe(
+        started.elapsed().as_secs_f64(),
+        exemplar,
+        None,
+    );
     metrics.requests.get_or_create(&RequestLabels { method, route, status }).inc();
     response
 }
