@@ -15,6 +15,8 @@ use telemetry::http::{HttpMetrics, instrument};
 use telemetry::{Readiness, ops_router};
 use tower::ServiceExt as _;
 
+mod common;
+
 const SAMPLED: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const UNSAMPLED: &str = "0af7651916cd43dd8448eb211c80319c";
 
@@ -32,14 +34,8 @@ async fn get_text(app: &Router, uri: &str, traceparent: Option<String>) -> (Stri
 
 #[tokio::test]
 async fn a_sampled_request_leaves_its_trace_id_as_an_exemplar_and_an_unsampled_one_none() {
-    // SAFETY: the only test of this binary, before any thread reads the environment.
-    unsafe {
-        // Nothing listens there: spans are made and their export fails quietly.
-        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
-        // The caller decides: sampled flag on, sampled; off or absent, not.
-        std::env::set_var("OTEL_TRACES_SAMPLER", "parentbased_always_off");
-    }
-    let _telemetry = telemetry::init("test", false).unwrap();
+    // The caller decides: sampled flag on, sampled; off or absent, not.
+    let _telemetry = common::traced("parentbased_always_off");
     let mut registry = Registry::default();
     let metrics = HttpMetrics::register(&mut registry);
     let app = Router::new().route("/patients/{uuid}", get(|| async { "ok" }));

@@ -10,16 +10,11 @@ use prometheus_client::registry::Registry;
 use telemetry::http::{HttpMetrics, instrument};
 use tower::ServiceExt as _;
 
+mod common;
+
 #[tokio::test]
 async fn the_response_names_the_request_span_which_continues_the_callers_trace() {
-    // SAFETY: the only test of this binary, before any thread reads the environment.
-    unsafe {
-        // Nothing listens there: spans are made and their export fails quietly.
-        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
-        std::env::set_var("OTEL_TRACES_SAMPLER", "parentbased_always_on");
-    }
-    let _telemetry = telemetry::init("test", false).unwrap();
-    assert!(telemetry::otel::enabled());
+    let _telemetry = common::traced("parentbased_always_on");
     let mut registry = Registry::default();
     let app = instrument(
         Router::new().route("/patients/{uuid}", get(|| async { "ok" })),

@@ -1,0 +1,73 @@
+//! The per-message cost of tracing, counted in instructions (callgrind's
+//! counts do not depend on what else the machine runs):
+//!
+//!     cargo build --release -p telemetry --example trace_cost
+//!     valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!         $CARGO_TARGET_DIR/release/examples/trace_cost WHAT N
+//!
+//! (minus the same with N = 0, divided by N). Tracing is on as a service's
+//! `main` sets it up, at the default sampler (parentbased_traceidratio
+//! 0.1), exporting to where nothing listens. WHAT:
+//!
+//! - `send`: `SendSpan::start` + ending the span, per reading (the emulator);
+//! - `send-before`: the same as it was before the sampling decision came
+//!   first (a span built for every reading, its name formatted, the
+//!   propagator injecting it);
+//! - `consume`: `sampled_parent` per message (data-service);
+//! - `consume-before`: the propagator's extraction, twice per message, as before.
+
+use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+use telemetry::messaging::{SendSpan, sampled_parent};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let what = args.next().unwrap_or_default();
+    let n: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    // SAFETY: single-threaded until `init` starts the exporter's thread.
+    unsafe {
+        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
+    }
+    let _telemetry = telemetry::init("trace-cost", false).expect("tracing set up");
+    let headers: Vec<Vec<(String, Vec<u8>)>> = (0..100u64)
+        .map(|i| {
+            let flags = if i % 10 == 0 { "01" } else { "00" };
+            let value = format!("00-{:032x}-{:016x}-{flags}", u128::from(i) + 1, i + 1);
+            vec![("content-type".to_owned(), b"application/json".to_vec()), ("traceparent".to_owned(), value.into())]
+        })
+        .collect();
+    let mut kept = 0_u64;
+    for i in 0..n {
+        match what.as_str() {
+            "send" => {
+                let (span, trace) = SendSpan::start("icu.vitals", "0b7c4e2a-9a55-4ad0-8e0c-6f1d2b3a4c5d");
+                kept += trace.iter().count() as u64;
+                span.delivered(0, i as i64);
+            }
+            "send-before" => {
+                let tracer = telemetry::otel::tracer().expect("tracing on");
+                let mut span = tracer
+                    .span_builder(format!("send {}", "icu.vitals"))
+                    .with_kind(SpanKind::Producer)
+                    .start_with_context(tracer, &opentelemetry::Context::new());
+                use opentelemetry::trace::Span as _;
+                if span.is_recording() {
+                    span.set_attribute(opentelemetry::KeyValue::new("messaging.system", "kafka"));
+                }
+                let trace = telemetry::propagation::inject(span.span_context());
+                kept += trace.iter().count() as u64;
+                span.end();
+            }
+            "consume" => {
+                kept += u64::from(sampled_parent(&headers[(i % 100) as usize]).is_some());
+            }
+            "consume-before" => {
+                let h = &headers[(i % 100) as usize];
+                let first = telemetry::propagation::extract(h);
+                let second = telemetry::propagation::extract(h);
+                kept += u64::from(first.span().span_context().is_sampled() && second.has_active_span());
+            }
+            other => panic!("unknown {other:?}: send, send-before, consume, consume-before"),
+        }
+    }
+    println!("{what} {n}: {kept}");
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Tracing's cost (issue 10), side by side in one sitting, release builds:
+# tracing off / the default (parentbased_traceidratio 0.1) exporting to a
+# live OTLP receiver / 100 % sampling, on
+#   - patient-service CPU at PATIENTS (scripts/bench-emulator.sh, 1 s interval),
+#   - data-service ingest rate (the ingest_bench example, READINGS readings;
+#     BENCH_SAMPLED gives the messages the traceparents an emulator at that
+#     ratio sends),
+#   - monitor-service's HTTP layer (wrk against /healthz, where the request's
+#     span, metrics and traceparent are all the work, and the patient list).
+# The modes alternate within each of ROUNDS rounds, so drift in the
+# machine's load falls on all of them alike.
+#   scripts/with-postgres.sh scripts/bench-tracing.sh [PATIENTS=10000] [READINGS=100000] [ROUNDS=2] [WINDOW=30]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+PATIENTS=${1:-10000}
+READINGS=${2:-100000}
+ROUNDS=${3:-2}
+WINDOW=${4:-30}
+: "${DATABASE_URL:?run under scripts/with-postgres.sh}"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/icu-monitor-target}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+pip_install "opentelemetry-proto==1.45.2" "grpcio==1.85.3" "protobuf==7.36.2"
+cargo build --release --locked -p patient-service -p data-service -p monitor-service -p testkit \
+  --bin patient-service --bin mock-broker --bin monitor-service --example ingest_bench >&2
+BIN=$CARGO_TARGET_DIR/release
+WORK=$(mktemp -d)
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+# One receiver for the whole sitting, counting what it is sent.
+GRPC_PORT=$(free_port); HTTP_PORT=$(free_port)
+"$VENV/bin/python" tests/otel/receiver.py --grpc-port "$GRPC_PORT" --http-port "$HTTP_PORT" \
+  --out "$WORK/spans.jsonl" --count-only >"$WORK/receiver.out" 2>&1 &
+PIDS+=($!)
+until grep -q ready "$WORK/receiver.out"; do sleep 0.1; done
+
+mode_env() { # MODE: the OTEL_* variables of a mode, as env arguments
+  case $1 in
+    off) echo "OTEL_SDK_DISABLED=true" ;; # as with no endpoint: no tracer, no header
+    default) echo "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$HTTP_PORT" ;;
+    full) echo "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$HTTP_PORT OTEL_TRACES_SAMPLER=always_on" ;;
+  esac
+}
+sampled() { # MODE: what the ingest benchmark's messages carry (off: no header)
+  case $1 in off) ;; default) echo BENCH_SAMPLED=0.1 ;; full) echo BENCH_SAMPLED=1 ;; esac
+}
+
+http_bench() { # MODE
+  local port db
+  port=$(free_port)
+  db="bench_http_$1_$RANDOM"
+  "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres "$db"
+  env $(mode_env "$1") AUTH_MODE=none DATABASE_URL="${DATABASE_URL%/*}/$db" "$BIN/monitor-service" \
+    --host 127.0.0.1 --port "$port" >"$WORK/monitor-$1.log" 2>&1 &
+  local pid=$!
+  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do sleep 0.2; done
+  for path in /healthz /api/v1/patients; do
+    wrk -t1 -c8 -d2s "http://127.0.0.1:$port$path" >/dev/null # warm-up
+    local rate
+    rate=$(wrk -t1 -c8 -d10s "http://127.0.0.1:$port$path" | awk '/Requests\/sec/ {print $2}')
+    echo "http mode=$1 path=$path requests_per_s=$rate"
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+echo "load before: $(uptime)"
+for round in $(seq "$ROUNDS"); do
+  for mode in off default full; do
+    echo "== round $round, $mode: $(uptime | sed 's/.*load/load/')"
+    env $(mode_env $mode) scripts/bench-emulator.sh "$PATIENTS" 1 "$WINDOW" 2>/dev/null | sed "s/^/emulator mode=$mode /"
+    env -u BENCH_SAMPLED $(mode_env $mode) $(sampled $mode) "$BIN/examples/ingest_bench" "$READINGS" 1000 2>/dev/null \
+      | grep -E '^(tracing|ingest):' | sed "s/^/ingest mode=$mode /"
+    http_bench $mode
+  done
+done
+echo "spans received by the OTLP receiver: $(cat "$WORK/spans.jsonl")"
+echo "load after: $(uptime)"
