@@ -42,7 +42,7 @@ kill -INT "$DEMO"; wait "$DEMO" || true
 DB=$(database bench_fanout)
 ward "${PATIENTS_FANOUT:-200}" "$DB"
 SPORT=$(port)
-DATABASE_URL=$DB LOG_FORMAT=json "$BIN/monitor-service" --host 127.0.0.1 --port "$SPORT" >"$WORK/monitor.log" 2>&1 &
+DATABASE_URL=$DB AUTH_MODE=none LOG_FORMAT=json "$BIN/monitor-service" --host 127.0.0.1 --port "$SPORT" >"$WORK/monitor.log" 2>&1 &
 MONITOR=$!
 PIDS+=("$MONITOR")
 until curl -sf "http://127.0.0.1:$SPORT/readyz" >/dev/null; do sleep 0.2; done
