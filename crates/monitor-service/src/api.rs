@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::alerts::{self, Alerts};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::fhir;
 use crate::page_cache::{Lookup, PageCache};
 use crate::paging::{Page, ReadingQuery, encode_cursor, next_link};
 use crate::stream::Hub;
@@ -52,6 +53,8 @@ pub fn routes(prefix: &str) -> Vec<(Method, String, MethodRouter<Shared>)> {
         (Method::GET, format!("{prefix}/patients/{{uuid}}/metrics"), get(list_readings)),
         (Method::GET, format!("{prefix}/stream"), get(sse::stream)),
         (Method::GET, format!("{prefix}/alerts"), get(alerts::list_alerts)),
+        (Method::GET, format!("{prefix}/patients/{{uuid}}/fhir/Observation"), get(fhir::observations)),
+        (Method::GET, format!("{prefix}/fhir/Patient/{{uuid}}"), get(fhir::patient)),
         // The original assignment's path, in the original shape, for its clients.
         (Method::GET, ORIGINAL_READINGS.to_owned(), get(list_original_readings)),
     ]
@@ -183,7 +186,7 @@ async fn list_original_readings(
 
 /// Links the request's span to the traces of the readings it returns (the
 /// first [`telemetry::links::MAX_READING_LINKS`]).
-fn link_readings<'a>(readings: impl Iterator<Item = &'a StoredReading>) {
+pub fn link_readings<'a>(readings: impl Iterator<Item = &'a StoredReading>) {
     ReadingLinks::from_ids(readings.map(|r| (r.trace_id.as_deref(), r.span_id.as_deref()))).add_to_current_span();
 }
 

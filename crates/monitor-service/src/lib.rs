@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fhir;
 pub mod openapi;
 pub mod page_cache;
 pub mod pages;
