@@ -21,6 +21,11 @@ use std::sync::{Mutex, MutexGuard};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use uuid::Uuid;
 use vitals::RiskBand;
@@ -29,6 +34,52 @@ use vitals::escalation::{Change, Derived, Escalation, Escalations, Observed};
 use crate::api::Shared;
 use crate::auth::Caller;
 use crate::error::ApiError;
+
+/// How a derivation of the escalations from the stored readings ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    ok,
+    failed,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AlertMetrics {
+    pub trusted: Gauge,
+    pub escalated: Gauge,
+    pub derivations: Family<OutcomeLabel, Counter>,
+}
+
+impl AlertMetrics {
+    pub fn register(registry: &mut Registry) -> AlertMetrics {
+        let m = AlertMetrics::default();
+        registry.register(
+            "icu_alerts_trusted",
+            "1 while the replica's escalations follow every stored reading; 0 while /alerts asks the database itself",
+            m.trusted.clone(),
+        );
+        registry.register(
+            "icu_alerts_escalated",
+            "Patients escalated (NEWS2 medium or high), as this replica knows",
+            m.escalated.clone(),
+        );
+        registry.register(
+            "icu_alerts_derivations",
+            "Derivations of the ward's escalations from the stored readings, by outcome",
+            m.derivations.clone(),
+        );
+        for outcome in [Outcome::ok, Outcome::failed] {
+            // Both series from zero, so a rate over them works from the start.
+            let _ = m.derivations.get_or_create(&OutcomeLabel { outcome });
+        }
+        m
+    }
+}
 
 /// The ward's escalations as this replica knows them.
 #[derive(Debug, Default)]
@@ -44,9 +95,25 @@ pub struct Alerts {
     /// The book was derived at least once (its first derivation's changes
     /// are the ward as it was, not news for the stream).
     derived: AtomicBool,
+    metrics: AlertMetrics,
 }
 
 impl Alerts {
+    pub fn new(metrics: AlertMetrics) -> Alerts {
+        Alerts { metrics, ..Alerts::default() }
+    }
+
+    /// Counts a derivation of the whole ward that failed.
+    pub fn derivation_failed(&self) {
+        self.metrics.derivations.get_or_create(&OutcomeLabel { outcome: Outcome::failed }).inc();
+    }
+
+    fn set_current(&self, current: bool, book: &Escalations) {
+        self.current.store(current, Ordering::SeqCst);
+        self.metrics.trusted.set(i64::from(current));
+        self.metrics.escalated.set(book.escalated().len() as i64);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Escalations> {
         // Every statement under the lock leaves the book consistent.
         self.book.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -73,6 +140,7 @@ impl Alerts {
     pub fn invalidate(&self) {
         self.losses.fetch_add(1, Ordering::SeqCst);
         self.current.store(false, Ordering::SeqCst);
+        self.metrics.trusted.set(0);
     }
 
     pub fn is_listening(&self) -> bool {
@@ -92,7 +160,17 @@ impl Alerts {
 
     /// Takes a stored reading, in the order the feed publishes them.
     pub fn observe(&self, patient: Uuid, at: DateTime<Utc>, band: RiskBand) -> Observed {
-        self.lock().observe(patient, at, band)
+        let mut book = self.lock();
+        let observed = book.observe(patient, at, band);
+        if let Observed::Changed(change) = observed {
+            let delta = match change.levels() {
+                (None, Some(_)) => 1,
+                (Some(_), None) => -1,
+                _ => 0,
+            };
+            self.metrics.escalated.inc_by(delta);
+        }
+        observed
     }
 
     /// Takes the whole ward as derived from the stored readings; the changes
@@ -101,8 +179,9 @@ impl Alerts {
         let mut book = self.lock();
         let changes = book.restore_all(derived);
         // Under the lock, so a request never sees the new flag with the old book.
-        self.current.store(self.is_listening() && self.losses() == losses_before, Ordering::SeqCst);
+        self.set_current(self.is_listening() && self.losses() == losses_before, &book);
         drop(book);
+        self.metrics.derivations.get_or_create(&OutcomeLabel { outcome: Outcome::ok }).inc();
         if self.derived.swap(true, Ordering::SeqCst) { changes } else { Vec::new() }
     }
 
@@ -110,7 +189,9 @@ impl Alerts {
     pub fn restore(&self, patients: &[Uuid], derived: Vec<(Uuid, Derived)>) -> Vec<(Uuid, Change)> {
         let mut book = self.lock();
         let mut derived: std::collections::HashMap<Uuid, Derived> = derived.into_iter().collect();
-        patients.iter().filter_map(|p| Some((*p, book.restore(*p, derived.remove(p))?))).collect()
+        let changes = patients.iter().filter_map(|p| Some((*p, book.restore(*p, derived.remove(p))?))).collect();
+        self.metrics.escalated.set(book.escalated().len() as i64);
+        changes
     }
 }
 

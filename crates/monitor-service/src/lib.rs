@@ -41,7 +41,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use config::{AuthMode, Config, CorsOrigins};
 
-use crate::alerts::Alerts;
+use crate::alerts::{AlertMetrics, Alerts};
 use crate::api::AppState;
 use crate::auth::Authenticator;
 use crate::error::ApiError;
@@ -101,7 +101,7 @@ impl Service {
             config.stream_client_buffer as usize,
             StreamMetrics::register(&mut registry),
         ));
-        let alerts = Arc::new(Alerts::default());
+        let alerts = Arc::new(Alerts::new(AlertMetrics::register(&mut registry)));
         let authenticator = Arc::new(Authenticator::from_config(&config)?);
         let readiness = Readiness::default();
         readiness.set(true);

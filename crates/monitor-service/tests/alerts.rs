@@ -158,6 +158,8 @@ async fn an_ill_patient_is_listed_since_the_first_bad_reading_until_well_and_the
     land(&mut ward, &[(ben, at(10), State::Medium)]).await;
     assert_eq!(next_change(&mut ward_stream, ben).await, change("entered", Some("medium"), at(10), 10));
     assert_eq!(alerts(&api, &clinician).await, vec![(ben, "medium".into(), at(10)), (ada, "high".into(), at(9))]);
+    assert_eq!(api.metric("icu_alerts_escalated").await, Some(2.0));
+    assert_eq!(api.metric("icu_alerts_trusted").await, Some(1.0));
 
     // A reading of Ada's that arrives late, between her well reading at 8
     // and the high one at 9, starts her escalation earlier: the list and the

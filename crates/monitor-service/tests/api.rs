@@ -339,6 +339,8 @@ async fn a_database_that_cannot_answer_in_time_is_a_503_problem() {
     let patient = ward.admit("Waiting", "07").await;
     // One connection, no cache: a request stuck behind a lock holds the pool.
     let api = Running::start(&db, &["--db-pool-size", "1", "--page-cache-mb", "0"]).await;
+    // The alert list's first derivation (a query of its own) is over.
+    api.wait_for_metric("icu_alerts_trusted", 1.0).await;
     let mut locker = sqlx::PgConnection::connect(&db.url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
     sqlx::query("LOCK TABLE patients IN ACCESS EXCLUSIVE MODE").execute(&mut locker).await.unwrap();

@@ -143,6 +143,7 @@ async fn derive_ward(pool: &PgPool, alerts: &Alerts) -> Vec<Draft> {
         Ok(derived) => alert_events(alerts.restore_all(derived, losses)),
         Err(e) => {
             tracing::warn!(error = %e, "the escalations could not be derived; /alerts asks the database meanwhile");
+            alerts.derivation_failed();
             alerts.invalidate();
             Vec::new()
         }
