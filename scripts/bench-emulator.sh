@@ -12,7 +12,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/icu-monitor-target}
 # BENCH_PROFILE=debug measures the debug build (comparisons in one sitting
 # when a release build is not at hand); OTEL_* variables pass through.
 PROFILE=${BENCH_PROFILE:-release}
-if [[ $PROFILE == release ]]; then
+# BENCH_NO_BUILD=1: measure the binaries as they are (scripts/bench-tracing.sh builds once).
+if [[ $PROFILE == release && -z ${BENCH_NO_BUILD:-} ]]; then
   cargo build --release --locked -p patient-service -p testkit --bin patient-service --bin mock-broker >&2
 fi
 BIN=$CARGO_TARGET_DIR/$PROFILE

@@ -11,6 +11,7 @@
 # The modes alternate within each of ROUNDS rounds, so drift in the
 # machine's load falls on all of them alike.
 #   scripts/with-postgres.sh scripts/bench-tracing.sh [PATIENTS=10000] [READINGS=100000] [ROUNDS=2] [WINDOW=30]
+# (the emulator's log of the last run: /tmp/bench-emulator.log, as bench-emulator.sh leaves it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -22,8 +23,12 @@ WINDOW=${4:-30}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/icu-monitor-target}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 pip_install "opentelemetry-proto==1.45.2" "grpcio==1.85.3" "protobuf==7.36.2"
-cargo build --release --locked -p patient-service -p data-service -p monitor-service -p testkit \
-  --bin patient-service --bin mock-broker --bin monitor-service --example ingest_bench >&2
+# BENCH_NO_BUILD=1 measures the release binaries already built (say which commit).
+if [[ -z ${BENCH_NO_BUILD:-} ]]; then
+  cargo build --release --locked -p patient-service -p data-service -p monitor-service -p testkit \
+    --bin patient-service --bin mock-broker --bin monitor-service --example ingest_bench >&2
+fi
+export BENCH_NO_BUILD=1
 BIN=$CARGO_TARGET_DIR/release
 WORK=$(mktemp -d)
 PIDS=()

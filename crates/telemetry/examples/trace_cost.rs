@@ -7,7 +7,8 @@
 //!
 //! (minus the same with N = 0, divided by N). Tracing is on as a service's
 //! `main` sets it up, at the default sampler (parentbased_traceidratio
-//! 0.1), exporting to where nothing listens. WHAT:
+//! 0.1; `OTEL_TRACES_SAMPLER=always_off` or `always_on` to count only the
+//! unsampled or sampled path), exporting to where nothing listens. WHAT:
 //!
 //! - `send`: `SendSpan::start` + ending the span, per reading (the emulator);
 //! - `send-before`: the same as it was before the sampling decision came
@@ -44,17 +45,30 @@ fn main() {
                 span.delivered(0, i as i64);
             }
             "send-before" => {
+                // SendSpan::start and delivered as they were before.
+                use opentelemetry::KeyValue;
+                use opentelemetry::trace::Span as _;
+                let (topic, key) = ("icu.vitals", "0b7c4e2a-9a55-4ad0-8e0c-6f1d2b3a4c5d");
                 let tracer = telemetry::otel::tracer().expect("tracing on");
                 let mut span = tracer
-                    .span_builder(format!("send {}", "icu.vitals"))
+                    .span_builder(format!("send {topic}"))
                     .with_kind(SpanKind::Producer)
                     .start_with_context(tracer, &opentelemetry::Context::new());
-                use opentelemetry::trace::Span as _;
                 if span.is_recording() {
-                    span.set_attribute(opentelemetry::KeyValue::new("messaging.system", "kafka"));
+                    span.set_attributes([
+                        KeyValue::new("messaging.system", "kafka"),
+                        KeyValue::new("messaging.operation.name", "send"),
+                        KeyValue::new("messaging.operation.type", "send"),
+                    ]);
+                    span.set_attribute(KeyValue::new("messaging.destination.name", topic.to_owned()));
+                    span.set_attribute(KeyValue::new("messaging.kafka.message.key", key.to_owned()));
                 }
                 let trace = telemetry::propagation::inject(span.span_context());
                 kept += trace.iter().count() as u64;
+                if span.is_recording() {
+                    span.set_attribute(KeyValue::new("messaging.destination.partition.id", 0.to_string()));
+                    span.set_attribute(KeyValue::new("messaging.kafka.offset", i as i64));
+                }
                 span.end();
             }
             "consume" => {
