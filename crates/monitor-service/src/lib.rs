@@ -10,6 +10,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod fhir;
 pub mod openapi;
@@ -37,7 +38,6 @@ use telemetry::http::HttpMetrics;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use utoipa_swagger_ui::SwaggerUi;
 
 pub use config::{AuthMode, Config, CorsOrigins};
 
@@ -184,12 +184,11 @@ fn router(
     for (_, path, handler) in api::routes(&config.api_prefix) {
         api = api.route(&path, handler);
     }
-    let docs: Router = SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", spec).into();
     let app = api
         .route_layer(middleware::from_fn_with_state(authenticator, auth::require))
         .with_state(state)
         .merge(pages::router(config))
-        .merge(docs)
+        .merge(docs::router(spec))
         .merge(ops)
         .fallback(|| async {
             ApiError::Rejected {
