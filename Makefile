@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /tmp/icu-monitor-target
 
-.PHONY: help demo test lint fmt contracts image chart
+.PHONY: help demo test lint fmt contracts image chart fuzz
 .DEFAULT_GOAL := help
 
 help:            ## this list: every target with its `## ` comment
@@ -30,3 +30,6 @@ image:           ## the container image (static release binaries + the Dockerfil
 
 chart:           ## the Helm chart's checks alone (helm lint/template, schemas, checkov, NetworkPolicy reachability)
 	bash scripts/stages/40-chart.sh
+
+fuzz:            ## each fuzz target for FUZZ_SECONDS (default 60) with libFuzzer; fails on a finding (README "Fuzzing")
+	scripts/fuzz.sh

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod news2;
 pub mod plan;
 pub mod reading;
+pub mod robustness;
 pub mod trace_context;
 pub mod wire;
 

@@ -11,7 +11,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use crate::news2::Acvpu;
-use crate::reading::{Admission, InvalidReading, RawVitals, Reading, check_name};
+use crate::reading::{
+    Admission, EARLIEST_READING, InvalidReading, LATEST_READING, RawVitals, Reading, check_name, check_timestamp,
+};
 
 /// Default topic of readings (the original `KAFKA_TOPIC`).
 pub const VITALS_TOPIC: &str = "icu.vitals";
@@ -253,6 +255,14 @@ impl AdmissionMessage {
     pub fn decode(payload: &[u8]) -> Result<Admission, DecodeError> {
         let m = parse::<AdmissionMessage>(payload)?;
         check_name(Some(&m.name))?;
+        // The same bounds as a reading's time: an admission dated 4052 would
+        // be stored as such (or, before 4713 BC, refused by PostgreSQL).
+        if check_timestamp(m.admitted_at).is_err() {
+            return Err(DecodeError::InvalidField {
+                field: "admitted_at".into(),
+                detail: format!("{} is outside {EARLIEST_READING}–{LATEST_READING}", m.admitted_at),
+            });
+        }
         if m.bed
             .as_deref()
             .is_some_and(|b| b.trim().is_empty() || b.chars().count() > 64 || b.contains(char::is_control))
@@ -361,6 +371,18 @@ mod tests {
             assert_eq!(err.kind(), kind, "{err}");
             assert!(DecodeError::KINDS.contains(&kind));
             assert!(err.to_string().contains(mentions), "{err:?} should mention {mentions:?}");
+        }
+    }
+
+    #[test]
+    fn an_admission_dated_where_no_clock_is_refused_naming_admitted_at() {
+        // Found by the fuzz target `message`: a year-4052 admission was accepted.
+        for at in ["4052-11-24T06:00:00Z", "1969-12-31T23:59:59Z"] {
+            let text =
+                format!(r#"{{"uuid":"0b7e6c1e-3c1a-4d5e-9f00-2a4b6c8d0e1f","name":"Ada","admitted_at":"{at}"}}"#);
+            let error = AdmissionMessage::decode(text.as_bytes()).unwrap_err();
+            assert_eq!(error.kind(), "invalid_field", "{at}");
+            assert!(error.to_string().starts_with("admitted_at: invalid value"), "{error}");
         }
     }
 

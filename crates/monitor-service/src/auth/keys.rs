@@ -109,6 +109,16 @@ impl KeySet {
         Ok(KeySet { url, client, min_refresh, cached: RwLock::default(), fetching: tokio::sync::Mutex::new(()) })
     }
 
+    /// A key set that is never fetched: these keys, for good (the fuzz
+    /// target's fixed key set; no network).
+    pub fn fixed(keys: Vec<Arc<VerifyingKey>>) -> anyhow::Result<KeySet> {
+        // The last try is now and the next is due after `Duration::MAX`: never.
+        let set = KeySet::new(String::new(), Duration::MAX)?;
+        *set.cached.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Cached { keys, tried_at: Some(Instant::now()), loaded: true };
+        Ok(set)
+    }
+
     /// The key that verifies a token with this `kid` and `alg`.
     pub async fn find(&self, kid: Option<&str>, alg: Algorithm) -> Result<Arc<VerifyingKey>, AuthError> {
         if let Some(key) = self.lookup(kid, alg) {

@@ -9,6 +9,7 @@
 //! so at start.
 
 pub mod keys;
+pub mod robustness;
 pub mod token;
 
 use std::sync::Arc;

@@ -98,13 +98,18 @@ impl Verifier {
                 missing.join(", ")
             );
         };
-        Ok(Verifier {
-            keys: KeySet::new(jwks_url.clone(), config.auth_jwks_min_refresh)?,
-            issuer: issuer.clone(),
-            audience: audience.clone(),
-            leeway: config.auth_leeway,
-            claims: ClaimPaths::new(&config.auth_roles_claim, &config.auth_patient_claim),
-        })
+        Ok(Verifier::new(
+            KeySet::new(jwks_url.clone(), config.auth_jwks_min_refresh)?,
+            issuer,
+            audience,
+            config.auth_leeway,
+            ClaimPaths::new(&config.auth_roles_claim, &config.auth_patient_claim),
+        ))
+    }
+
+    /// Verifies tokens signed by `keys`, for `audience` from `issuer`, `leeway` seconds either side of their lifetime.
+    pub fn new(keys: KeySet, issuer: &str, audience: &str, leeway: u64, claims: ClaimPaths) -> Verifier {
+        Verifier { keys, issuer: issuer.to_owned(), audience: audience.to_owned(), leeway, claims }
     }
 
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
