@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
         "        {batches} batches, {in_db:.2} s inside landing transactions ({:.0} % of the wall time; consuming the next batch overlaps them)",
         100.0 * in_db / ingest.as_secs_f64()
     );
-    println!("COPY:   {clean} rows in {:.2} s = {copy_rate:.0}/s", copy.as_secs_f64());
+    println!("COPY:   {clean} rows in {:.2} s = {copy_rate:.0}/s (the best run)", copy.as_secs_f64());
     println!("ratio:  {:.2} of COPY", ingest_rate / copy_rate);
     println!(
         "redelivery: {readings} duplicates in {:.2} s = {:.0}/s (from service start)",
@@ -202,8 +202,13 @@ async fn preload(
     Ok(())
 }
 
-/// Exports the stored rows, empties the table, and times a `COPY` of them back.
+/// Exports the stored rows, then times a `COPY` of them back into the emptied
+/// table, `COPY_RUNS` times: the fastest counts. On a shared machine one
+/// `COPY` of 300,000 rows varied 2× between neighbouring runs, so a single
+/// one flattered or punished the landing by chance; the best of three is the
+/// raw speed the landing is held to.
 async fn copy_same_rows(pool: &PgPool) -> anyhow::Result<Duration> {
+    const COPY_RUNS: usize = 3;
     let mut conn = pool.acquire().await?;
     let mut rows = Vec::new();
     let mut out = conn.copy_out_raw("COPY vital_signs TO STDOUT").await?;
@@ -211,12 +216,17 @@ async fn copy_same_rows(pool: &PgPool) -> anyhow::Result<Duration> {
         rows.extend_from_slice(&chunk?);
     }
     drop(out);
-    sqlx::query("TRUNCATE vital_signs").execute(&mut *conn).await?;
-    let started = Instant::now();
-    let mut copy = conn.copy_in_raw("COPY vital_signs FROM STDIN").await?;
-    for chunk in rows.chunks(1 << 20) {
-        copy.send(chunk).await?;
+    let mut times = Vec::with_capacity(COPY_RUNS);
+    for _ in 0..COPY_RUNS {
+        sqlx::query("TRUNCATE vital_signs").execute(&mut *conn).await?;
+        let started = Instant::now();
+        let mut copy = conn.copy_in_raw("COPY vital_signs FROM STDIN").await?;
+        for chunk in rows.chunks(1 << 20) {
+            copy.send(chunk).await?;
+        }
+        copy.finish().await?;
+        times.push(started.elapsed());
     }
-    copy.finish().await?;
-    Ok(started.elapsed())
+    println!("COPY runs: {:?}", times.iter().map(|t| format!("{:.2} s", t.as_secs_f64())).collect::<Vec<_>>());
+    Ok(times.into_iter().min().unwrap_or_default())
 }
