@@ -16,7 +16,14 @@ mkfifo "$WORK/stdin"
 BROKER_PID=$!
 exec 3>"$WORK/stdin"
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; exec 3>&-; kill $BROKER_PID 2>/dev/null; rm -rf "$WORK" || true' EXIT
+# data-service drains on SIGTERM; should PostgreSQL go first, it would wait, so it gets SIGKILL after 5 s.
+stop() {
+  kill "${pids[@]}" 2>/dev/null
+  for _ in $(seq 50); do kill -0 "${pids[@]}" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "${pids[@]}" 2>/dev/null
+  exec 3>&-; kill $BROKER_PID 2>/dev/null; rm -rf "$WORK" || true
+}
+trap stop EXIT
 until grep -q '^bootstrap=' "$WORK/broker.out"; do sleep 0.1; done
 BOOTSTRAP=$(sed -n 's/^bootstrap=//p' "$WORK/broker.out" | head -1)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
