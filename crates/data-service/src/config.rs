@@ -25,6 +25,13 @@ pub struct Config {
     #[arg(long, env = "KAFKA_SESSION_TIMEOUT_MS", default_value_t = 6000,
           value_parser = clap::value_parser!(u32).range(1000..=300_000))]
     pub kafka_session_timeout_ms: u32,
+    /// How long the broker may hold a fetch that finds no new message
+    /// (librdkafka's `fetch.wait.max.ms`). A real broker answers as soon as
+    /// a message arrives; librdkafka's mock cluster (`icu demo`, the tests)
+    /// holds an empty fetch for the whole wait, which then delays readings.
+    #[arg(long, env = "KAFKA_FETCH_WAIT_MAX_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub kafka_fetch_wait_max_ms: u32,
     /// PostgreSQL holding the ward.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_parser = store::DatabaseUrlParser)]
     pub database_url: DatabaseUrl,
@@ -83,6 +90,7 @@ mod tests {
         assert_eq!(c.kafka_group_id, "data-service");
         assert_eq!(c.port, 8001);
         assert_eq!(c.batch_max_wait(), Duration::from_millis(200));
+        assert_eq!(c.kafka_fetch_wait_max_ms, 500, "librdkafka's own default");
     }
 
     #[test]
@@ -91,6 +99,7 @@ mod tests {
             (&["--batch-max-messages", "0"][..], "batch-max-messages"),
             (&["--batch-max-wait-ms", "soon"][..], "batch-max-wait-ms"),
             (&["--kafka-session-timeout-ms", "10"][..], "kafka-session-timeout-ms"),
+            (&["--kafka-fetch-wait-max-ms", "0"][..], "kafka-fetch-wait-max-ms"),
             (&["--port", "70000"][..], "port"),
         ] {
             let err = parse(args).expect_err(&format!("{args:?}")).to_string();

@@ -70,6 +70,7 @@ pub fn create_consumer(config: &Config) -> Result<IngestConsumer, KafkaError> {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", session.to_string())
         .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
+        .set("fetch.wait.max.ms", config.kafka_fetch_wait_max_ms.to_string())
         .create_with_context(IngestContext)?;
     consumer.subscribe(&[&config.kafka_topic, &config.kafka_patients_topic])?;
     Ok(consumer)

@@ -74,6 +74,11 @@ pub async fn run_with(
         args.database_url.expose(),
         "--port",
         &args.data_port.to_string(),
+        // The embedded (mock) broker holds a fetch that finds nothing for
+        // the whole wait instead of answering when a reading arrives, as a
+        // real broker does: a short wait keeps the screen as fresh as one.
+        "--kafka-fetch-wait-max-ms",
+        "10",
     ])?)
     .await?;
     let monitor = monitor_service::Service::start(monitor_service::Config::try_parse_from([
