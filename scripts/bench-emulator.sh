@@ -27,8 +27,12 @@ BROKER_PID=$!
 exec 3>"$WORK/stdin"
 until grep -q '^bootstrap=' "$WORK/broker.out"; do sleep 0.1; done
 BOOTSTRAP=$(sed -n 's/^bootstrap=//p' "$WORK/broker.out" | head -1)
+# One log per run (kept after it, named on stderr): two runs at once must not
+# read each other's address.
+LOG=$(mktemp /tmp/bench-emulator.XXXXXX.log)
+echo "emulator log: $LOG" >&2
 "$BIN/patient-service" --kafka-bootstrap-servers "$BOOTSTRAP" --patients "$PATIENTS" \
-  --metrics-interval "$INTERVAL" --port 0 >/tmp/bench-emulator.log 2>&1 &
+  --metrics-interval "$INTERVAL" --port 0 >"$LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; exec 3>&-; kill $BROKER_PID 2>/dev/null; rm -rf "$WORK" || true' EXIT
 
@@ -40,7 +44,7 @@ sleep "$WINDOW"
 t1=$(ticks); s1=$(date +%s.%N)
 cpu=$(echo "($t1 - $t0) / $HZ / ($s1 - $s0)" | bc -l)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
-port=$(grep -ao '"address":"[^"]*"' /tmp/bench-emulator.log | head -1 | sed 's/.*:\([0-9]*\)"/\1/')
+port=$(grep -ao '"address":"[^"]*"' "$LOG" | head -1 | sed 's/.*:\([0-9]*\)"/\1/')
 delivered=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^icu_emulator_messages_delivered_total.*icu.vitals/ {s+=$2} END {print s+0}')
 dropped=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^icu_emulator_messages_dropped_total/ {s+=$2} END {print s+0}')
 printf 'patients=%s interval=%ss window=%ss cpu_cores=%.3f peak_rss_mib=%.1f delivered=%s dropped=%s\n' \

@@ -11,7 +11,7 @@
 # The modes alternate within each of ROUNDS rounds, so drift in the
 # machine's load falls on all of them alike.
 #   scripts/with-postgres.sh scripts/bench-tracing.sh [PATIENTS=10000] [READINGS=100000] [ROUNDS=2] [WINDOW=30]
-# (the emulator's log of the last run: /tmp/bench-emulator.log, as bench-emulator.sh leaves it)
+# (each emulator run's log: /tmp/bench-emulator.*.log, named on stderr by bench-emulator.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
