@@ -16,7 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
-use store::ingest::{Inbound, Landed, Topics};
+use store::ingest::{Inbound, Landed, Prepared, Topics};
 use telemetry::exemplars::TraceExemplar;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -84,7 +84,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 const LAST_BATCH_PATIENCE: Duration = Duration::from_secs(10);
 
 /// A batch landing in its own task: the batch back, and the outcome.
-type InFlight = tokio::task::JoinHandle<(Vec<Inbound>, store::Result<Landed>)>;
+type InFlight = tokio::task::JoinHandle<(Prepared, store::Result<Landed>)>;
 
 pub struct Ingest {
     /// The consumer group, as spans name it.
@@ -102,11 +102,13 @@ impl Ingest {
     /// Lands batches until `stop` turns true, then lands and commits what it
     /// holds and returns.
     ///
-    /// The next batch is consumed while the previous one lands (in its own
-    /// task), but landing stays one batch at a time and offsets are committed
-    /// in landing order, so a committed offset is always one past a reading
-    /// already stored. Messages consumed meanwhile are later, per partition,
-    /// than everything in the batch in flight.
+    /// The next batch is consumed and prepared (judged and encoded, pure
+    /// CPU) while the previous one lands (in its own task), so the service's
+    /// own work runs beside the database's instead of in series with it. But
+    /// landing stays one batch at a time and offsets are committed in landing
+    /// order, so a committed offset is always one past a reading already
+    /// stored. Messages consumed meanwhile are later, per partition, than
+    /// everything in the batch in flight.
     #[tracing::instrument(skip_all)]
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut carry: Vec<Inbound> = Vec::new();
@@ -115,23 +117,56 @@ impl Ingest {
             // With a batch in flight, collecting must return soon even when
             // nothing more arrives, so that its offsets get committed.
             let (batch, stopping) = self.collect(&mut carry, &mut stop, in_flight.is_some()).await;
+            let batch = self.prepare(batch).await;
             let patience = stopping.then(|| Instant::now() + LAST_BATCH_PATIENCE);
-            if let Some(previous) = in_flight.take()
-                && !self.finish(previous, &mut carry, &mut stop, patience).await
-            {
-                return;
-            }
+            let landed = match in_flight.take() {
+                Some(previous) => match self.finish(previous, &mut carry, &mut stop, patience).await {
+                    Some(landed) => Some(landed),
+                    None => return,
+                },
+                None => None,
+            };
             if stopping {
+                if let Some(landed) = landed {
+                    self.commit(landed.messages()).await;
+                }
                 // The last batch: landed here, with the shutdown's patience.
-                if !batch.is_empty() && self.land(&batch, &mut carry, &mut stop, patience).await.is_some() {
-                    self.commit(&batch).await;
-                } else if !batch.is_empty() {
-                    tracing::warn!(messages = batch.len(), "batch not stored; it will be redelivered");
+                if let Some(batch) = batch {
+                    if self.land(&batch, &mut carry, &mut stop, patience).await.is_some() {
+                        self.commit(batch.messages()).await;
+                    } else {
+                        tracing::warn!(messages = batch.messages().len(), "batch not stored; it will be redelivered");
+                    }
                 }
                 return;
             }
-            if !batch.is_empty() {
+            // The next batch starts landing before the previous one's offsets
+            // are committed: the commit is a broker round trip the database
+            // need not wait for. Commits stay in landing order (this loop).
+            if let Some(batch) = batch {
                 in_flight = Some(self.start_landing(batch));
+            }
+            if let Some(landed) = landed {
+                self.commit(landed.messages()).await;
+            }
+        }
+    }
+
+    /// Judges and encodes a batch ([`Prepared::of`]) off the async threads.
+    /// `None` for an empty batch.
+    async fn prepare(&self, batch: Vec<Inbound>) -> Option<Prepared> {
+        if batch.is_empty() {
+            return None;
+        }
+        let (topics, messages) = (self.topics.clone(), batch.len());
+        match tokio::task::spawn_blocking(move || Prepared::of(&topics, batch)).await {
+            Ok(prepared) => Some(prepared),
+            // A panic ends the process (telemetry::panic): passed on.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: only when the runtime shuts down under us.
+            Err(_) => {
+                tracing::warn!(messages, "batch not prepared (shutting down); it will be redelivered");
+                None
             }
         }
     }
@@ -139,21 +174,22 @@ impl Ingest {
     /// Lands `batch` in a task of its own: one attempt, timed. A success is
     /// recorded in the metrics as soon as its transaction commits, so the
     /// metrics never lag the table by a collecting round.
-    fn start_landing(&self, batch: Vec<Inbound>) -> InFlight {
-        let (pool, topics, group) = (self.pool.clone(), self.topics.clone(), self.group.clone());
+    fn start_landing(&self, batch: Prepared) -> InFlight {
+        let (pool, group) = (self.pool.clone(), self.group.clone());
         let (metrics, health) = (self.metrics.clone(), self.health.clone());
         tokio::spawn(async move {
             let started = Instant::now();
-            let (outcome, exemplar) = crate::traces::land(&pool, &topics, &batch, &group).await;
+            let (outcome, exemplar) = crate::traces::land(&pool, &batch, &group).await;
             if let Ok(landed) = &outcome {
-                record(&metrics, &health, &batch, landed, started.elapsed(), exemplar);
+                record(&metrics, &health, batch.messages(), landed, started.elapsed(), exemplar);
             }
             (batch, outcome)
         })
     }
 
-    /// Waits for the batch in flight, retries it here if its attempt failed,
-    /// and commits its offsets. `false` when it could not be stored (stop).
+    /// Waits for the batch in flight and retries it here if its attempt
+    /// failed: the batch once stored (its offsets for the caller to commit),
+    /// `None` when it could not be (stop).
     #[tracing::instrument(skip_all)]
     async fn finish(
         &self,
@@ -161,13 +197,13 @@ impl Ingest {
         carry: &mut Vec<Inbound>,
         stop: &mut watch::Receiver<bool>,
         patience: Option<Instant>,
-    ) -> bool {
+    ) -> Option<Prepared> {
         let (batch, outcome) = match in_flight.await {
             Ok((batch, Ok(landed))) => (batch, Some(landed)),
             Ok((batch, Err(e))) => {
                 self.metrics.store_error(&e);
                 self.health.landing(false);
-                tracing::warn!(error = %e, messages = batch.len(), "storing the batch failed; retrying");
+                tracing::warn!(error = %e, messages = batch.messages().len(), "storing the batch failed; retrying");
                 let landed = self.land(&batch, carry, stop, patience).await;
                 (batch, landed)
             }
@@ -175,14 +211,13 @@ impl Ingest {
             // taken for a normal stop. The batch's offsets stay uncommitted.
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             // Cancelled: only when the runtime shuts down under us.
-            Err(_) => return false,
+            Err(_) => return None,
         };
         if outcome.is_none() {
-            tracing::warn!(messages = batch.len(), "batch not stored; it will be redelivered");
-            return false;
+            tracing::warn!(messages = batch.messages().len(), "batch not stored; it will be redelivered");
+            return None;
         }
-        self.commit(&batch).await;
-        true
+        Some(batch)
     }
 
     fn record(&self, batch: &[Inbound], landed: &Landed, took: Duration, exemplar: Option<TraceExemplar>) {
@@ -253,7 +288,7 @@ impl Ingest {
     #[tracing::instrument(skip_all)]
     async fn land(
         &self,
-        batch: &[Inbound],
+        batch: &Prepared,
         carry: &mut Vec<Inbound>,
         stop: &mut watch::Receiver<bool>,
         patience: Option<Instant>,
@@ -262,9 +297,9 @@ impl Ingest {
         let mut paused = false;
         loop {
             let started = Instant::now();
-            match crate::traces::land(&self.pool, &self.topics, batch, &self.group).await {
+            match crate::traces::land(&self.pool, batch, &self.group).await {
                 (Ok(landed), exemplar) => {
-                    self.record(batch, &landed, started.elapsed(), exemplar);
+                    self.record(batch.messages(), &landed, started.elapsed(), exemplar);
                     if paused {
                         self.set_paused(false);
                         tracing::info!("database back: consuming again");
@@ -274,7 +309,7 @@ impl Ingest {
                 (Err(e), _) => {
                     self.metrics.store_error(&e);
                     self.health.landing(false);
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, messages = batch.len(),
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, messages = batch.messages().len(),
                         "storing the batch failed; consumption paused");
                     // Re-paused every round: a rebalance may have assigned new partitions.
                     self.set_paused(true);

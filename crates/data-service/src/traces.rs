@@ -17,24 +17,20 @@
 use std::time::SystemTime;
 
 use sqlx::PgPool;
-use store::ingest::{Inbound, Landed, Topics};
+use store::ingest::{Inbound, Landed, Prepared};
 use telemetry::exemplars::TraceExemplar;
 use telemetry::messaging::{
     Consumed, MessageParent, ProcessSpan, landing_failed, landing_span, remote_origin, sampled_parent,
 };
 use tracing::Instrument as _;
 
-/// [`store::ingest::land`], traced; with the landing span's trace when it
-/// is sampled, the exemplar of the batch's `icu_ingest_store_seconds`.
-pub async fn land(
-    pool: &PgPool,
-    topics: &Topics,
-    batch: &[Inbound],
-    group: &str,
-) -> (store::Result<Landed>, Option<TraceExemplar>) {
+/// [`store::ingest::land_prepared`], traced; with the landing span's trace
+/// when it is sampled, the exemplar of the batch's `icu_ingest_store_seconds`.
+pub async fn land(pool: &PgPool, prepared: &Prepared, group: &str) -> (store::Result<Landed>, Option<TraceExemplar>) {
     if !telemetry::otel::enabled() {
-        return (store::ingest::land(pool, topics, batch).await, None);
+        return (store::ingest::land_prepared(pool, prepared).await, None);
     }
+    let (batch, topics) = (prepared.messages(), prepared.topics());
     let started = SystemTime::now();
     // Each message's headers are read once, here; only sampled ones cost more.
     let parents: Vec<Option<MessageParent>> = batch.iter().map(|m| sampled_parent(&m.headers)).collect();
@@ -46,7 +42,7 @@ pub async fn land(
     let origins = parents.iter().flatten().map(MessageParent::span_context);
     let span = landing_span(batch.len(), origins);
     let exemplar = TraceExemplar::of(&span);
-    let outcome = store::ingest::land(pool, topics, batch).instrument(span.clone()).await;
+    let outcome = store::ingest::land_prepared(pool, prepared).instrument(span.clone()).await;
     match &outcome {
         Ok(landed) => {
             let fates = landed.fates.iter().map(|f| f.label()).chain(std::iter::repeat("unknown"));

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use store::changes::{ChangeListener, ReadingKey, ReadingsChanged};
-use store::ingest::{Inbound, Topics, land, land_in, sweep};
+use store::ingest::{Inbound, Prepared, Topics, land, land_in, sweep};
 use testkit::TestDatabase;
 use uuid::Uuid;
 
@@ -93,7 +93,7 @@ async fn stored_and_promoted_readings_are_announced_once_committed() {
 
     // A transaction that rolls back announces nothing.
     let mut tx = db.pool.begin().await.unwrap();
-    land_in(&mut tx, &Topics::default(), &[reading(4, ada, Some("Ada"), 1)]).await.unwrap();
+    land_in(&mut tx, &Prepared::of(&Topics::default(), vec![reading(4, ada, Some("Ada"), 1)])).await.unwrap();
     tx.rollback().await.unwrap();
     nothing_more(&db, &mut listener, 101).await;
 

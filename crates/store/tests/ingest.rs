@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use sqlx::PgPool;
-use store::ingest::{Fate, Inbound, Landed, Topics, land, land_in, queue_stats, sweep};
+use store::ingest::{Fate, Inbound, Landed, Prepared, Topics, land, land_in, queue_stats, sweep};
 use testkit::TestDatabase;
 use uuid::Uuid;
 
@@ -204,7 +204,7 @@ async fn a_reading_queued_while_another_replica_admits_its_patient_is_promoted_b
     // Replica A parks the reading (its patient is not visible yet) but has
     // not committed when replica B admits the patient and commits.
     let mut a = db.pool.begin().await.unwrap();
-    let parked = land_in(&mut a, &Topics::default(), &[feed.reading(c, None, 0, 75)]).await.unwrap();
+    let parked = land_in(&mut a, &Prepared::of(&Topics::default(), vec![feed.reading(c, None, 0, 75)])).await.unwrap();
     assert_eq!(parked.queued, 1);
     let admitted = land(&db.pool, &Topics::default(), &[feed.admission(c, "C", "03")]).await.unwrap();
     assert_eq!(admitted.promoted, 0, "B cannot see A's uncommitted row");

@@ -3,6 +3,8 @@
 //! a signature, tuples of length-prefixed fields, a trailer. Each field is
 //! the value in the binary protocol format, the same bytes sqlx binds.
 
+use std::borrow::Cow;
+
 use sqlx::encode::IsNull;
 use sqlx::postgres::PgArgumentBuffer;
 
@@ -16,13 +18,40 @@ const TRAILER: &[u8] = &(-1_i16).to_be_bytes();
 /// A binary COPY stream being written.
 pub(super) struct CopyRows {
     buf: PgArgumentBuffer,
+    /// Where each tuple ended, for [`CopyRows::finish_tuples`].
+    ends: Vec<usize>,
+}
+
+/// A finished COPY stream that remembers where each tuple ends, so that a
+/// subset of its tuples can be sent without encoding them again.
+pub(super) struct Tuples {
+    stream: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Tuples {
+    /// The stream of the tuples at `positions` (ascending): the whole stream
+    /// as it is when that is every tuple.
+    pub(super) fn stream(&self, positions: &[usize]) -> Cow<'_, [u8]> {
+        if positions.len() == self.ends.len() {
+            return Cow::Borrowed(&self.stream);
+        }
+        let mut out = Vec::with_capacity(HEADER.len() + TRAILER.len() + positions.len() * 64);
+        out.extend_from_slice(HEADER);
+        for &k in positions {
+            let start = if k == 0 { HEADER.len() } else { self.ends[k - 1] };
+            out.extend_from_slice(&self.stream[start..self.ends[k]]);
+        }
+        out.extend_from_slice(TRAILER);
+        Cow::Owned(out)
+    }
 }
 
 impl CopyRows {
     pub(super) fn new() -> CopyRows {
         let mut buf = PgArgumentBuffer::default();
         buf.extend_from_slice(HEADER);
-        CopyRows { buf }
+        CopyRows { buf, ends: Vec::new() }
     }
 
     pub(super) fn start_tuple(&mut self, fields: usize) {
@@ -42,9 +71,21 @@ impl CopyRows {
         Ok(())
     }
 
+    /// Marks the end of a tuple, for [`CopyRows::finish_tuples`].
+    pub(super) fn end_tuple(&mut self) {
+        self.ends.push(self.buf.len());
+    }
+
     pub(super) fn finish(mut self) -> Vec<u8> {
         self.buf.extend_from_slice(TRAILER);
         std::mem::take(&mut *self.buf)
+    }
+
+    /// [`CopyRows::finish`], keeping where each tuple (marked by
+    /// [`CopyRows::end_tuple`]) ends.
+    pub(super) fn finish_tuples(mut self) -> Tuples {
+        let ends = std::mem::take(&mut self.ends);
+        Tuples { stream: self.finish(), ends }
     }
 }
 
@@ -67,5 +108,23 @@ mod tests {
                 .concat()
         );
         assert_eq!(HEADER.len(), 11 + 4 + 4);
+    }
+
+    #[test]
+    fn a_subset_of_tuples_is_a_stream_of_those_tuples_alone() {
+        let encode = |values: &[i16]| {
+            let mut rows = CopyRows::new();
+            for v in values {
+                rows.start_tuple(1);
+                rows.field(v).unwrap();
+                rows.end_tuple();
+            }
+            rows
+        };
+        let tuples = encode(&[1, 2, 3, 4]).finish_tuples();
+        assert_eq!(*tuples.stream(&[0, 1, 2, 3]), encode(&[1, 2, 3, 4]).finish());
+        assert_eq!(*tuples.stream(&[1, 3]), encode(&[2, 4]).finish());
+        assert_eq!(*tuples.stream(&[0]), encode(&[1]).finish());
+        assert_eq!(*tuples.stream(&[]), encode(&[]).finish());
     }
 }

@@ -1,7 +1,9 @@
 //! Landing consumed messages. A batch flows one way:
 //!
 //! 1. the domain judges every message in pure code ([`vitals::Plan`]:
-//!    decode, validate, score, trace context), and
+//!    decode, validate, score, trace context) and its readings are encoded
+//!    for `COPY` ([`Prepared`]: no I/O, so a consumer does it while the
+//!    previous batch lands), and
 //! 2. one transaction carries the plan out ([`landing`]), each message's fate
 //!    taken from what the statements return:
 //!
@@ -15,7 +17,8 @@
 //! - **admitted** / **unchanged**: an admission that changed its patient, or
 //!   said nothing new.
 //!
-//! One file per idea: [`landing`] (the transaction and its order),
+//! One file per idea: [`prepared`] (the batch judged and encoded),
+//! [`landing`] (the transaction and its order),
 //! [`patients`] (admissions and registrations, locked in one order),
 //! [`columns`] (the one table of a reading's columns), [`copy`] (the binary
 //! COPY format), [`readings`] (COPY fast path, idempotent fallback,
@@ -26,6 +29,7 @@ mod columns;
 mod copy;
 mod landing;
 mod patients;
+mod prepared;
 mod promotion;
 mod quarantine;
 mod queue;
@@ -37,7 +41,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use vitals::Channel;
 
-pub use landing::{land, land_in};
+pub use landing::{land, land_in, land_prepared};
+pub use prepared::Prepared;
 pub use promotion::sweep;
 pub use queue::{QueueStats, queue_stats};
 

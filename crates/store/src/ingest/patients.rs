@@ -19,18 +19,27 @@ use vitals::plan::PatientRecord;
 
 use crate::Result;
 
-/// Inserts the patients not known yet and applies the admissions; returns
-/// the patients an admission created or changed.
-pub(super) async fn make_known(conn: &mut PgConnection, records: &[PatientRecord]) -> Result<Vec<Uuid>> {
+/// What making a batch's patients known changed.
+#[derive(Debug, Default)]
+pub(super) struct MadeKnown {
+    /// Patients not known before, inserted by this transaction; sorted.
+    pub inserted: Vec<Uuid>,
+    /// Patients an admission created or changed; sorted.
+    pub admitted: Vec<Uuid>,
+}
+
+/// Inserts the patients not known yet and applies the admissions.
+pub(super) async fn make_known(conn: &mut PgConnection, records: &[PatientRecord]) -> Result<MadeKnown> {
     if records.is_empty() {
-        return Ok(Vec::new());
+        return Ok(MadeKnown::default());
     }
     let inserted = insert_absent(conn, records).await?;
     let admissions: Vec<&PatientRecord> = records.iter().filter(|r| r.admission.is_some()).collect();
     let mut admitted: Vec<Uuid> =
         admissions.iter().map(|r| r.patient).filter(|p| inserted.binary_search(p).is_ok()).collect();
     admitted.extend(update_admitted(conn, &admissions).await?);
-    Ok(admitted)
+    admitted.sort_unstable();
+    Ok(MadeKnown { inserted, admitted })
 }
 
 /// Column arrays of patient records, bound as `$1`–`$4`.
@@ -58,11 +67,19 @@ const INPUT: &str = "UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[
      AS u(uuid, name, bed, admitted_at, n)";
 
 /// The patients of `records` that were not known, inserted; sorted.
+///
+/// Most of a batch's patients are known already (every reading in the
+/// original format names its patient). `NOT EXISTS` skips them with one
+/// index probe each, a third of what `ON CONFLICT` costs per conflicting
+/// row (1,000 known patients: 0.47 against 1.4 ms in psql); `ON CONFLICT`
+/// stays for the patient another transaction inserts meanwhile, which the
+/// snapshot cannot see: the insert then waits for it, as before.
 async fn insert_absent(conn: &mut PgConnection, records: &[PatientRecord]) -> Result<Vec<Uuid>> {
     let c = PatientColumns::of(records.iter());
     let mut inserted: Vec<Uuid> = sqlx::query_scalar(&format!(
         "INSERT INTO patients (uuid, name, bed, admitted_at) \
-         SELECT uuid, name, bed, admitted_at FROM {INPUT} ORDER BY n \
+         SELECT uuid, name, bed, admitted_at FROM {INPUT} \
+         WHERE NOT EXISTS (SELECT 1 FROM patients p WHERE p.uuid = u.uuid) ORDER BY n \
          ON CONFLICT (uuid) DO NOTHING RETURNING uuid"
     ))
     .bind(&c.uuid)

@@ -8,9 +8,10 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use vitals::{Channel, Plan, Received, Verdict};
 
+use super::prepared::{encode, rows_of};
 use super::quarantine::{Rejected, conflict_reason, quarantine};
 use super::raw::headers_from_json;
-use super::readings::{Written, rows_of, write};
+use super::readings::{Written, write};
 use super::{CONFLICT, Inbound, Landed};
 use crate::Result;
 
@@ -88,8 +89,10 @@ pub(super) async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, 
             });
         }
     }
-    let (indices, rows): (Vec<usize>, Vec<_>) = rows_of(&plan, &messages, &plan.readings).into_iter().unzip();
-    for (written, i) in write(conn, &rows).await?.into_iter().zip(indices) {
+    let all: Vec<usize> = (0..plan.readings.len()).collect();
+    let (indices, rows): (Vec<usize>, Vec<_>) = rows_of(&plan, &messages, &all).into_iter().unzip();
+    let copy = encode(&plan, &messages).map_err(crate::Error::Encode)?.stream(&all).into_owned();
+    for (written, i) in write(conn, &rows, &copy).await?.into_iter().zip(indices) {
         match written {
             Written::Stored => {
                 landed.promoted += 1;

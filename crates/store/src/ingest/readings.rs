@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use sqlx::PgConnection;
 
 use super::columns::{MEASURED_DIFFER, NAMES, ReadingColumns, ReadingRow, Source, UNNEST, UNNEST_NUMBERED};
-use super::copy::CopyRows;
 use crate::Result;
 
 /// What became of one reading.
@@ -28,14 +27,15 @@ pub(super) enum Written {
 }
 
 /// Writes `rows` (in the order given: callers sort them by patient and
-/// time, so that concurrent writers take keys in one order). One fate per row.
-pub(super) async fn write(conn: &mut PgConnection, rows: &[ReadingRow<'_>]) -> Result<Vec<Written>> {
+/// time, so that concurrent writers take keys in one order), `copy` being
+/// the same rows as a binary COPY stream (encoded ahead, [`super::Prepared`]).
+/// One fate per row.
+pub(super) async fn write(conn: &mut PgConnection, rows: &[ReadingRow<'_>], copy: &[u8]) -> Result<Vec<Written>> {
     let Some(first) = rows.first() else { return Ok(Vec::new()) };
-    let columns = ReadingColumns::of(rows);
-    if !already_stored(conn, first).await? && copy_in(conn, &columns, rows.len()).await? {
+    if !already_stored(conn, first).await? && copy_in(conn, copy).await? {
         return Ok(vec![Written::Stored; rows.len()]);
     }
-    insert_idempotent(conn, &columns, rows).await
+    insert_idempotent(conn, &ReadingColumns::of(rows), rows).await
 }
 
 /// Whether a reading of this patient at this instant is stored already.
@@ -52,12 +52,7 @@ async fn already_stored(conn: &mut PgConnection, row: &ReadingRow<'_>) -> Result
 /// `COPY`s the readings in inside a savepoint: `true` when all were stored,
 /// `false` when one was there already (the savepoint is rolled back and
 /// nothing was written).
-async fn copy_in(conn: &mut PgConnection, columns: &ReadingColumns<'_>, len: usize) -> Result<bool> {
-    let mut data = CopyRows::new();
-    for i in 0..len {
-        columns.copy_row(i, &mut data)?;
-    }
-    let data = data.finish();
+async fn copy_in(conn: &mut PgConnection, data: &[u8]) -> Result<bool> {
     sqlx::query("SAVEPOINT copy_readings").execute(&mut *conn).await?;
     let copied = async {
         let mut copy = conn.copy_in_raw(&format!("COPY vital_signs ({}) FROM STDIN (FORMAT binary)", *NAMES)).await?;
@@ -134,21 +129,4 @@ async fn conflicting(conn: &mut PgConnection, columns: &ReadingColumns<'_>) -> R
         .fetch_all(conn)
         .await?;
     Ok(rows.into_iter().map(|(n,)| n as usize).collect())
-}
-
-/// The readings of messages `indices` of a judged batch, as rows to write,
-/// each with its message's index.
-pub(super) fn rows_of<'a>(
-    plan: &'a vitals::Plan,
-    messages: &'a [super::Inbound],
-    indices: &[usize],
-) -> Vec<(usize, ReadingRow<'a>)> {
-    indices
-        .iter()
-        .filter_map(|&i| {
-            let m = messages.get(i)?;
-            let source = Source { topic: &m.topic, partition: m.partition, offset: m.offset };
-            Some((i, ReadingRow { scored: plan.reading(i)?, source }))
-        })
-        .collect()
 }
