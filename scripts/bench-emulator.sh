@@ -34,7 +34,17 @@ echo "emulator log: $LOG" >&2
 "$BIN/patient-service" --kafka-bootstrap-servers "$BOOTSTRAP" --patients "$PATIENTS" \
   --metrics-interval "$INTERVAL" --port 0 >"$LOG" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null; exec 3>&-; kill $BROKER_PID 2>/dev/null; rm -rf "$WORK" || true' EXIT
+# The emulator gets 5 s to stop (it flushes its queue to the broker), then
+# SIGKILL: one left running after its run would burn CPU beside the next.
+stop() {
+  kill "$PID" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$PID" 2>/dev/null || true
+  exec 3>&-
+  kill "$BROKER_PID" 2>/dev/null || true
+  rm -rf "$WORK" || true
+}
+trap stop EXIT
 
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 HZ=$(getconf CLK_TCK)

@@ -11,6 +11,8 @@
 # The modes alternate within each of ROUNDS rounds, so drift in the
 # machine's load falls on all of them alike.
 #   scripts/with-postgres.sh scripts/bench-tracing.sh [PATIENTS=10000] [READINGS=100000] [ROUNDS=2] [WINDOW=30]
+# BENCH_PARTS (default "emulator ingest http") and BENCH_MODES (default
+# "off default full") narrow a sitting, e.g. more rounds of one comparison.
 # (each emulator run's log: /tmp/bench-emulator.*.log, named on stderr by bench-emulator.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,15 +43,24 @@ GRPC_PORT=$(free_port); HTTP_PORT=$(free_port)
 PIDS+=($!)
 until grep -q ready "$WORK/receiver.out"; do sleep 0.1; done
 
+# Modes: off, default (no OTEL_TRACES_SAMPLER*), full (always_on), and
+# rR (parentbased_traceidratio at R, e.g. r0.01).
 mode_env() { # MODE: the OTEL_* variables of a mode, as env arguments
+  local endpoint="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$HTTP_PORT"
   case $1 in
     off) echo "OTEL_SDK_DISABLED=true" ;; # as with no endpoint: no tracer, no header
-    default) echo "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$HTTP_PORT" ;;
-    full) echo "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$HTTP_PORT OTEL_TRACES_SAMPLER=always_on" ;;
+    default) echo "$endpoint" ;;
+    full) echo "$endpoint OTEL_TRACES_SAMPLER=always_on" ;;
+    r*) echo "$endpoint OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${1#r}" ;;
   esac
 }
 sampled() { # MODE: what the ingest benchmark's messages carry (off: no header)
-  case $1 in off) ;; default) echo BENCH_SAMPLED=0.1 ;; full) echo BENCH_SAMPLED=1 ;; esac
+  case $1 in
+    off) ;;
+    default) echo "BENCH_SAMPLED=$(grep -oP 'DEFAULT_SAMPLE_RATIO: f64 = \K[0-9.]+' crates/telemetry/src/otel.rs)" ;;
+    full) echo BENCH_SAMPLED=1 ;;
+    r*) echo "BENCH_SAMPLED=${1#r}" ;;
+  esac
 }
 
 http_bench() { # MODE
@@ -71,13 +82,19 @@ http_bench() { # MODE
 }
 
 echo "load before: $(uptime)"
+PARTS=${BENCH_PARTS:-emulator ingest http}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 for round in $(seq "$ROUNDS"); do
-  for mode in off default full; do
+  for mode in ${BENCH_MODES:-off default full}; do
     echo "== round $round, $mode: $(uptime | sed 's/.*load/load/')"
-    env $(mode_env $mode) scripts/bench-emulator.sh "$PATIENTS" 1 "$WINDOW" 2>/dev/null | sed "s/^/emulator mode=$mode /"
-    env -u BENCH_SAMPLED $(mode_env $mode) $(sampled $mode) "$BIN/examples/ingest_bench" "$READINGS" 1000 2>/dev/null \
-      | grep -E '^(tracing|ingest):' | sed "s/^/ingest mode=$mode /"
-    http_bench $mode
+    if part emulator; then
+      env $(mode_env $mode) scripts/bench-emulator.sh "$PATIENTS" 1 "$WINDOW" 2>/dev/null | sed "s/^/emulator mode=$mode /"
+    fi
+    if part ingest; then
+      env -u BENCH_SAMPLED $(mode_env $mode) $(sampled $mode) "$BIN/examples/ingest_bench" "$READINGS" 1000 2>/dev/null \
+        | grep -E '^(tracing|ingest):' | sed "s/^/ingest mode=$mode /"
+    fi
+    if part http; then http_bench $mode; fi
   done
 done
 echo "spans received by the OTLP receiver: $(cat "$WORK/spans.jsonl")"
