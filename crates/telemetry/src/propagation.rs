@@ -9,20 +9,43 @@ use opentelemetry::{Context, global};
 
 /// Headers a propagator writes. Setting a name again replaces its value:
 /// a message never carries two `traceparent`s.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct HeaderSet(Vec<(String, String)>);
+#[derive(Debug, Default, Clone)]
+pub struct HeaderSet(Headers);
+
+#[derive(Debug, Clone)]
+enum Headers {
+    /// An unsampled root's `traceparent`, inline: most readings carry one,
+    /// and its three allocations were a quarter of what tracing cost the
+    /// emulator (BENCHMARKS.md, tracing cost).
+    Unsampled([u8; TRACEPARENT_LEN]),
+    /// What a propagator wrote.
+    Written(Vec<(String, String)>),
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Headers::Written(Vec::new())
+    }
+}
+
+/// `00-` 32 hex digits `-` 16 hex digits `-00`.
+const TRACEPARENT_LEN: usize = 55;
 
 impl HeaderSet {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        let (inline, written) = match &self.0 {
+            Headers::Unsampled(value) => (Some((TRACEPARENT, ascii(value))), [].as_slice()),
+            Headers::Written(list) => (None, list.as_slice()),
+        };
+        inline.into_iter().chain(written.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        matches!(&self.0, Headers::Written(list) if list.is_empty())
     }
 
     /// The `traceparent` of an unsampled span (flags `00`), written as the
@@ -30,40 +53,60 @@ impl HeaderSet {
     /// whose sampler said no before any span was made. Such a root carries
     /// no `tracestate`.
     pub fn unsampled(trace_id: TraceId, span_id: SpanId) -> HeaderSet {
-        // Digit by digit: `format!` of the two ids was most of what an
-        // unsampled reading cost (BENCHMARKS.md, tracing cost).
-        let mut value = String::with_capacity(55);
-        value.push_str("00-");
-        push_hex(&mut value, &trace_id.to_bytes());
-        value.push('-');
-        push_hex(&mut value, &span_id.to_bytes());
-        value.push_str("-00");
-        HeaderSet(vec![(TRACEPARENT.to_owned(), value)])
+        // Digit by digit into a fixed buffer: `format!` of the two ids, then
+        // the allocations, were most of what an unsampled reading cost.
+        let mut value = [0_u8; TRACEPARENT_LEN];
+        value[..3].copy_from_slice(b"00-");
+        write_hex(&mut value[3..35], &trace_id.to_bytes());
+        value[35] = b'-';
+        write_hex(&mut value[36..52], &span_id.to_bytes());
+        value[52..].copy_from_slice(b"-00");
+        HeaderSet(Headers::Unsampled(value))
     }
 }
 
+/// Equal when they carry the same headers in the same order, however kept.
+impl PartialEq for HeaderSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for HeaderSet {}
+
 const TRACEPARENT: &str = "traceparent";
 
-/// `bytes` as lowercase hex digits, as W3C trace context writes ids.
-fn push_hex(out: &mut String, bytes: &[u8]) {
+/// `bytes` as lowercase hex digits, as W3C trace context writes ids, into
+/// `out` (twice as long).
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 15)]));
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 15)];
     }
+}
+
+/// The inline header's text: hex digits and dashes only, always ASCII.
+fn ascii(value: &[u8]) -> &str {
+    std::str::from_utf8(value).unwrap_or_default()
 }
 
 impl Injector for HeaderSet {
     fn set(&mut self, key: &str, value: String) {
+        let mut list = match std::mem::take(&mut self.0) {
+            Headers::Unsampled(inline) => vec![(TRACEPARENT.to_owned(), ascii(&inline).to_owned())],
+            Headers::Written(list) => list,
+        };
         // An empty `tracestate` says nothing; the W3C text allows leaving it out.
         if value.is_empty() {
-            self.0.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
-            return;
+            list.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
+        } else {
+            match list.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                Some(slot) => slot.1 = value,
+                None => list.push((key.to_owned(), value)),
+            }
         }
-        match self.0.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((key.to_owned(), value)),
-        }
+        self.0 = Headers::Written(list);
     }
 }
 
@@ -183,6 +226,20 @@ mod tests {
         // The unsampled context went last: its flags are what travels.
         assert_eq!(headers.get("traceparent"), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
         assert_eq!(headers.get("tracestate"), Some("ward=7"));
+    }
+
+    #[test]
+    fn an_inline_unsampled_header_set_again_is_replaced_never_duplicated() {
+        let (trace, span) = (TraceId::from(7_u128), SpanId::from(9_u64));
+        let mut headers = HeaderSet::unsampled(trace, span);
+        assert!(!headers.is_empty());
+        assert_eq!(headers.iter().count(), 1);
+        TraceContextPropagator::new()
+            .inject_context(&Context::new().with_remote_span_context(self::span(true)), &mut headers);
+        assert_eq!(headers.iter().filter(|(k, _)| *k == "traceparent").count(), 1);
+        assert_eq!(headers.get("traceparent"), Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        assert_eq!(headers.get("tracestate"), Some("ward=7"));
+        assert!(HeaderSet::default().is_empty());
     }
 
     #[test]
