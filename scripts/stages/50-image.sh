@@ -19,7 +19,10 @@ echo "image: $image built in $(( $(date +%s) - start ))s" >&2
 
 work=$(mktemp -d /tmp/icu-image.XXXXXX)
 run_id=$$
-containers=()
+# Named here, not inside run(): run() is called in a command substitution
+# (a subshell), where adding to this array would be lost, leaving cleanup
+# nothing to remove and the read-only check below nothing to check.
+containers=("icu-monitor-$run_id" "icu-data-$run_id" "icu-patients-$run_id")
 broker_pid=
 db=icu_image_$run_id
 cleanup() {
@@ -59,7 +62,6 @@ hardened=(--read-only --user 65532:65532 --cap-drop ALL --security-opt no-new-pr
 # run NAME PORT ARGS...: starts a service container, waits for /readyz, prints seconds from container start to ready.
 run() {
   local name=$1-$run_id port=$2; shift 2
-  containers+=("$name")
   pod run -d --name "$name" "${hardened[@]}" --env "PORT=$port" "$@" >/dev/null
   local started
   started=$(pod inspect "$name" --format '{{.State.StartedAt}}')
@@ -79,10 +81,13 @@ echo "start-to-ready (s, container start to /readyz 200): monitor-service $t_api
 python3 tests/image/check_flow.py "http://127.0.0.1:$emu_port" "http://127.0.0.1:$api_port" 60 \
   || { for c in "${containers[@]}"; do echo "--- $c" >&2; pod logs "$c" 2>&1 | tail -15 >&2; done; exit 1; }
 
+checked=0
 for c in "${containers[@]}"; do
   [[ $(pod inspect "$c" --format '{{.State.Running}} {{.HostConfig.ReadonlyRootfs}}') == "true true" ]] \
     || { echo "$c is not running read-only" >&2; exit 1; }
+  checked=$((checked + 1))
 done
+echo "containers running read-only: $checked" >&2
 size=$(pod image inspect "$image" --format '{{.Size}}')
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 line="image $image: $(mb "$size"); binaries:"
