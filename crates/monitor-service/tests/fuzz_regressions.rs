@@ -3,24 +3,13 @@
 //! replayed through the very function the target calls, on stable Rust: CI
 //! guards the fixes without nightly or libFuzzer.
 
-use std::path::PathBuf;
-
 use monitor_service::auth::robustness::{answer, check_authorization};
 use monitor_service::auth::{Access, AuthError};
 
-fn inputs(dir: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz").join(dir);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.file_name().is_some_and(|name| !name.to_string_lossy().starts_with('.')))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap()))
-        .collect()
-}
+#[path = "../../../fuzz/corpus.rs"]
+mod corpus;
+
+use corpus::inputs;
 
 #[test]
 fn every_kept_finding_is_answered_without_a_panic() {

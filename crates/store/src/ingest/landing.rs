@@ -61,8 +61,9 @@ fn isolate<'a>(
     Box::pin(async move {
         let [message] = batch else {
             let (first, second) = batch.split_at(batch.len() / 2);
-            let mut landed = land_part(pool, topics, first).await?;
-            landed.absorb(land_part(pool, topics, second).await?);
+            // Rare, so the halves are simply prepared again.
+            let mut landed = land_prepared(pool, &Prepared::of(topics, first.to_vec())).await?;
+            landed.absorb(land_prepared(pool, &Prepared::of(topics, second.to_vec())).await?);
             return Ok(landed);
         };
         tracing::warn!(error = %refused, topic = message.topic, partition = message.partition,
@@ -73,14 +74,6 @@ fn isolate<'a>(
         tx.commit().await?;
         Ok(Landed::of_fates(vec![Fate::Quarantined(REFUSED_BY_DATABASE)]))
     })
-}
-
-/// A part of a refused batch, prepared again (rare) and landed like a batch.
-async fn land_part(pool: &PgPool, topics: &Topics, part: &[Inbound]) -> Result<Landed> {
-    match land_once(pool, &Prepared::of(topics, part.to_vec())).await {
-        Err(e) if e.is_refused_data() => isolate(pool, topics, part, e).await,
-        landed => landed,
-    }
 }
 
 /// [`land_prepared`] inside a transaction the caller commits.

@@ -44,10 +44,6 @@ impl Prepared {
         &self.messages
     }
 
-    pub fn into_messages(self) -> Vec<Inbound> {
-        self.messages
-    }
-
     /// Which topic carries what, as the batch was judged.
     pub fn topics(&self) -> &Topics {
         &self.topics

@@ -91,8 +91,8 @@ pub(super) async fn promote(conn: &mut PgConnection, patients: Option<&[Uuid]>, 
     }
     let all: Vec<usize> = (0..plan.readings.len()).collect();
     let (indices, rows): (Vec<usize>, Vec<_>) = rows_of(&plan, &messages, &all).into_iter().unzip();
-    let copy = encode(&plan, &messages).map_err(crate::Error::Encode)?.stream(&all).into_owned();
-    for (written, i) in write(conn, &rows, &copy).await?.into_iter().zip(indices) {
+    let tuples = encode(&plan, &messages).map_err(crate::Error::Encode)?;
+    for (written, i) in write(conn, &rows, &tuples.stream(&all)).await?.into_iter().zip(indices) {
         match written {
             Written::Stored => {
                 landed.promoted += 1;
