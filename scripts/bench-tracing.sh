@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tracing's cost (issue 10), side by side in one sitting, release builds:
-# tracing off / the default (parentbased_traceidratio 0.1) exporting to a
+# tracing off / the default (parent-based, 10 new traces a second) exporting to a
 # live OTLP receiver / 100 % sampling, on
 #   - patient-service CPU at PATIENTS (scripts/bench-emulator.sh, 1 s interval),
 #   - data-service ingest rate (the ingest_bench example, READINGS readings;
@@ -8,10 +8,14 @@
 #     ratio sends),
 #   - monitor-service's HTTP layer (wrk against /healthz, where the request's
 #     span, metrics and traceparent are all the work, and the patient list).
+#   - part "together": one emulator per mode, all running at once (each with
+#     its own broker), measured over the same window: what the machine's
+#     load does to one it does to all, so their ratio holds where runs one
+#     after another differ by ±15 % with no change at all.
 # The modes alternate within each of ROUNDS rounds, so drift in the
 # machine's load falls on all of them alike.
 #   scripts/with-postgres.sh scripts/bench-tracing.sh [PATIENTS=10000] [READINGS=100000] [ROUNDS=2] [WINDOW=30]
-# BENCH_PARTS (default "emulator ingest http") and BENCH_MODES (default
+# BENCH_PARTS (default "emulator ingest http"; also "together") and BENCH_MODES (default
 # "off default full") narrow a sitting, e.g. more rounds of one comparison.
 # (each emulator run's log: /tmp/bench-emulator.*.log, named on stderr by bench-emulator.sh)
 set -euo pipefail
@@ -43,23 +47,29 @@ GRPC_PORT=$(free_port); HTTP_PORT=$(free_port)
 PIDS+=($!)
 until grep -q ready "$WORK/receiver.out"; do sleep 0.1; done
 
-# Modes: off, default (no OTEL_TRACES_SAMPLER*), full (always_on), and
-# rR (parentbased_traceidratio at R, e.g. r0.01).
+# Modes: off, default (no OTEL_TRACES_SAMPLER*), full (always_on), header
+# (always_off: every message's traceparent, no span), and rR (parentbased_traceidratio at R, e.g. r0.01). A suffix after "+" names a
+# second copy of a mode ("off off+2": an A/A check of the "together" part).
 mode_env() { # MODE: the OTEL_* variables of a mode, as env arguments
   local endpoint="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$HTTP_PORT"
-  case $1 in
+  case ${1%%+*} in
     off) echo "OTEL_SDK_DISABLED=true" ;; # as with no endpoint: no tracer, no header
     default) echo "$endpoint" ;;
     full) echo "$endpoint OTEL_TRACES_SAMPLER=always_on" ;;
-    r*) echo "$endpoint OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${1#r}" ;;
+    header) echo "$endpoint OTEL_TRACES_SAMPLER=always_off" ;; # every reading's traceparent, no span
+    r*) local ratio=${1%%+*}; echo "$endpoint OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${ratio#r}" ;;
   esac
 }
 sampled() { # MODE: what the ingest benchmark's messages carry (off: no header)
-  case $1 in
+  case ${1%%+*} in
     off) ;;
-    default) echo "BENCH_SAMPLED=$(grep -oP 'DEFAULT_SAMPLE_RATIO: f64 = \K[0-9.]+' crates/telemetry/src/otel.rs)" ;;
+    default) # the share an emulator of PATIENTS at 1 s sends at the default budget
+      local rate
+      rate=$(grep -oP 'DEFAULT_TRACES_PER_SECOND: f64 = \K[0-9.]+' crates/telemetry/src/otel.rs)
+      echo "BENCH_SAMPLED=$(echo "$rate / $PATIENTS" | bc -l)" ;;
     full) echo BENCH_SAMPLED=1 ;;
-    r*) echo "BENCH_SAMPLED=${1#r}" ;;
+    header) echo BENCH_SAMPLED=0 ;;
+    r*) local ratio=${1%%+*}; echo "BENCH_SAMPLED=${ratio#r}" ;;
   esac
 }
 
@@ -96,6 +106,17 @@ for round in $(seq "$ROUNDS"); do
     fi
     if part http; then http_bench $mode; fi
   done
+  if part together; then
+    echo "== round $round, together: $(uptime | sed 's/.*load/load/')"
+    together=()
+    for mode in ${BENCH_MODES:-off default full}; do
+      env $(mode_env $mode) scripts/bench-emulator.sh "$PATIENTS" 1 "$WINDOW" 2>/dev/null \
+        | sed "s/^/together mode=$mode /" >"$WORK/together-$mode.out" &
+      together+=($!)
+    done
+    wait "${together[@]}"
+    cat "$WORK"/together-*.out
+  fi
 done
 echo "spans received by the OTLP receiver: $(cat "$WORK/spans.jsonl")"
 echo "load after: $(uptime)"

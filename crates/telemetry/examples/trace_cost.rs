@@ -6,9 +6,13 @@
 //!         $CARGO_TARGET_DIR/release/examples/trace_cost WHAT N
 //!
 //! (minus the same with N = 0, divided by N). Tracing is on as a service's
-//! `main` sets it up, at the default sampler (parentbased_traceidratio
-//! 0.1; `OTEL_TRACES_SAMPLER=always_off` or `always_on` to count only the
-//! unsampled or sampled path), exporting to where nothing listens. WHAT:
+//! `main` sets it up, exporting to where nothing listens unless
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` names a receiver. Set the sampler: the
+//! default is a budget in time (10 new traces a second), so under
+//! callgrind's slowdown its count depends on how long the run takes;
+//! `OTEL_TRACES_SAMPLER=always_off` or `always_on` count only the unsampled
+//! or sampled path, `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG`
+//! a share. WHAT:
 //!
 //! - `send`: `SendSpan::start` + ending the span, per reading (the emulator);
 //! - `send-before`: the same as it was before the sampling decision came
@@ -24,9 +28,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let what = args.next().unwrap_or_default();
     let n: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    // SAFETY: single-threaded until `init` starts the exporter's thread.
-    unsafe {
-        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() {
+        // SAFETY: single-threaded until `init` starts the exporter's thread.
+        unsafe {
+            std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9");
+        }
     }
     let _telemetry = telemetry::init("trace-cost", false).expect("tracing set up");
     let headers: Vec<Vec<(String, Vec<u8>)>> = (0..100u64)

@@ -19,6 +19,7 @@ pub mod otel;
 pub mod panic;
 pub mod problem;
 pub mod propagation;
+pub mod rate_limited;
 pub mod shutdown;
 
 pub use api_prefix::parse_api_prefix;

@@ -108,6 +108,10 @@ pub fn is_traced(meta: &tracing::Metadata<'_>) -> bool {
     meta.is_span() && meta.fields().field("otel.kind").is_some()
 }
 
+/// The level of every span made for OpenTelemetry (`info_span!` with an
+/// `otel.kind`).
+const TRACED_LEVEL: tracing::level_filters::LevelFilter = tracing::level_filters::LevelFilter::INFO;
+
 /// A layer shown only the spans [`is_traced`] picks (never events: log lines
 /// stay log lines). Not a per-layer filter (`with_filter`): with one, the
 /// served monitor-service's request spans intermittently lost their
@@ -127,6 +131,16 @@ where
 
     fn on_layer(&mut self, subscriber: &mut S) {
         self.0.on_layer(subscriber);
+    }
+
+    /// The traced spans are `info` spans. Without a hint this layer would
+    /// count as wanting every level, which lifts the process's global
+    /// maximum level (and the `log` crate's, set from it) to TRACE: every
+    /// `debug!`/`trace!` callsite would then be evaluated and dispatched
+    /// only for the log filter to drop it, among them rdkafka's `trace!`
+    /// for each delivered message (BENCHMARKS.md, tracing cost).
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(TRACED_LEVEL)
     }
 
     fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, ctx: Context<'_, S>) {
@@ -254,6 +268,23 @@ mod tests {
         assert_eq!(line["patient"], "p-1");
         assert_eq!(line["pulse"], 140);
         assert!(chrono::DateTime::parse_from_rfc3339(line["timestamp"].as_str().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn tracing_leaves_the_maximum_level_where_the_log_filter_puts_it() {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing::level_filters::LevelFilter;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        for debug in [false, true] {
+            let without = subscriber(debug, None).max_level_hint();
+            let with = subscriber(debug, Some(provider.tracer("test"))).max_level_hint();
+            assert!(without.is_some(), "the log filter bounds the level");
+            assert_eq!(with, without.max(Some(TRACED_LEVEL)), "debug={debug}");
+            if std::env::var_os("RUST_LOG").is_none() {
+                let expected = if debug { LevelFilter::DEBUG } else { LevelFilter::INFO };
+                assert_eq!(with, Some(expected), "debug={debug}");
+            }
+        }
     }
 
     #[test]

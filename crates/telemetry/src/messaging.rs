@@ -42,11 +42,11 @@ impl SendSpan {
     /// while tracing is off.
     ///
     /// The sampling decision comes first, from the tracer's own sampler on
-    /// fresh ids: an unsampled reading (nine in ten by default) gets its
+    /// fresh ids: an unsampled reading (all but ten a second by default) gets its
     /// `traceparent` (sampled flag off, so downstream honours the decision)
     /// written straight from those ids, and no span, name, attributes or
     /// propagator call at all. A sampled one gets a recording span with the
-    /// same ids and decision, injected through the propagator as usual.
+    /// same ids and decision, and its header written the same way.
     pub fn start(topic: &str, key: &str) -> (SendSpan, HeaderSet) {
         let (Some(tracer), Some(sampler)) = (otel::tracer(), otel::sampler()) else {
             return (SendSpan(None), HeaderSet::default());
@@ -71,7 +71,7 @@ impl SendSpan {
             span.set_attribute(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, topic.to_owned()));
             span.set_attribute(KeyValue::new(semconv::MESSAGING_KAFKA_MESSAGE_KEY, key.to_owned()));
         }
-        let headers = propagation::inject(span.span_context());
+        let headers = HeaderSet::of(span.span_context());
         (SendSpan(Some(span)), headers)
     }
 
@@ -216,8 +216,8 @@ pub const FATE: &str = "icu.ingest.fate";
 /// decision holds downstream): the parent of its `process` span and what a
 /// batch span links to. `None` while tracing is off.
 ///
-/// The sampled flag is looked at first, in place: an unsampled message (nine
-/// in ten by default) costs a header lookup and two hex digits, and only a
+/// The sampled flag is looked at first, in place: an unsampled message (most
+/// of them at the default budget) costs a header lookup and two hex digits, and only a
 /// sampled one goes through the propagator (which reads `tracestate` too).
 pub fn sampled_parent(headers: &[(String, Vec<u8>)]) -> Option<MessageParent> {
     otel::tracer()?;

@@ -8,7 +8,8 @@
 //! - `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`: `http/protobuf` (the default the
 //!   specification recommends) or `grpc`.
 //! - `OTEL_TRACES_SAMPLER` / `_ARG` as the SDK reads them; unset, the sampler
-//!   is `parentbased_traceidratio` at [`DEFAULT_SAMPLE_RATIO`].
+//!   is parent-based, at most [`DEFAULT_TRACES_PER_SECOND`] new traces a
+//!   second ([`RateLimited`]).
 //! - `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`: the resource; the
 //!   service's own name when neither names it.
 //!
@@ -27,10 +28,13 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::resource::{EnvResourceDetector, ResourceDetector, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 
-/// The share of new traces sampled when `OTEL_TRACES_SAMPLER` is unset:
-/// 10 % of readings, parent-based, so whatever a producer decided holds
-/// downstream. BENCHMARKS.md measures what it costs.
-pub const DEFAULT_SAMPLE_RATIO: f64 = 0.1;
+use crate::rate_limited::RateLimited;
+
+/// New traces a process samples a second when `OTEL_TRACES_SAMPLER` is
+/// unset, parent-based, so whatever a producer decided holds downstream: a
+/// demo ward of a few beds is traced whole, a ward of 10,000 beds one
+/// reading in a thousand (BENCHMARKS.md measures what it costs).
+pub const DEFAULT_TRACES_PER_SECOND: f64 = 10.0;
 
 /// The instrumentation scope of every span the ward makes.
 const SCOPE: &str = "icu-monitor";
@@ -59,12 +63,12 @@ pub fn sampler() -> Option<&'static Sampler> {
 
 /// The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` name, as the
 /// SDK's own reading of them maps them (opentelemetry_sdk 0.31
-/// `trace/config.rs`), or `parentbased_traceidratio` at
-/// [`DEFAULT_SAMPLE_RATIO`] when unset. Built here rather than left to the
+/// `trace/config.rs`), or parent-based [`RateLimited`] at
+/// [`DEFAULT_TRACES_PER_SECOND`] when unset. Built here rather than left to the
 /// SDK so that the same sampler can decide before a span is built.
 pub fn sampler_from_lookup(get: impl Fn(&str) -> Option<String>) -> Sampler {
     let Some(name) = get("OTEL_TRACES_SAMPLER") else {
-        return Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(DEFAULT_SAMPLE_RATIO)));
+        return Sampler::ParentBased(Box::new(RateLimited::new(DEFAULT_TRACES_PER_SECOND)));
     };
     // The SDK falls back to a ratio of 1.0 when the argument is missing or not a number.
     let ratio = || get("OTEL_TRACES_SAMPLER_ARG").and_then(|r| r.trim().parse::<f64>().ok()).unwrap_or(1.0);
@@ -265,7 +269,7 @@ mod tests {
     #[test]
     fn the_sampler_is_read_as_the_sdk_reads_it() {
         let name = |vars: &[(&str, &str)]| format!("{:?}", settings(vars).unwrap().sampler);
-        assert_eq!(name(&[]), "ParentBased(TraceIdRatioBased(0.1))");
+        assert_eq!(name(&[]), "ParentBased(RateLimited { per_second: 10.0 })");
         assert_eq!(name(&[("OTEL_TRACES_SAMPLER", "always_off")]), "AlwaysOff");
         assert_eq!(name(&[("OTEL_TRACES_SAMPLER", "always_on")]), "AlwaysOn");
         assert_eq!(
