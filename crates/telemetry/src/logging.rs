@@ -109,7 +109,8 @@ pub fn is_traced(meta: &tracing::Metadata<'_>) -> bool {
 }
 
 /// The level of every span made for OpenTelemetry (`info_span!` with an
-/// `otel.kind`).
+/// `otel.kind`). A more verbose one would reach OpenTelemetry only while
+/// the log filter lets its level through.
 const TRACED_LEVEL: tracing::level_filters::LevelFilter = tracing::level_filters::LevelFilter::INFO;
 
 /// A layer shown only the spans [`is_traced`] picks (never events: log lines

@@ -14,9 +14,9 @@ pub struct HeaderSet(Headers);
 
 #[derive(Debug, Clone)]
 enum Headers {
-    /// A new root's `traceparent` (no `tracestate`), inline: every reading
-    /// carries one, and its allocations were a quarter of what tracing cost
-    /// the emulator (BENCHMARKS.md, tracing cost).
+    /// A `traceparent` with no `tracestate` (every new reading's), inline:
+    /// its allocations were a quarter of what tracing cost the emulator
+    /// (BENCHMARKS.md, tracing cost).
     Root([u8; TRACEPARENT_LEN]),
     /// What a propagator wrote.
     Written(Vec<(String, String)>),
