@@ -48,20 +48,22 @@ PIDS+=($!)
 until grep -q ready "$WORK/receiver.out"; do sleep 0.1; done
 
 # Modes: off, default (no OTEL_TRACES_SAMPLER*), full (always_on), header
-# (always_off: every message's traceparent, no span), and rR (parentbased_traceidratio at R, e.g. r0.01). A suffix after "+" names a
+# (always_off: every message's traceparent, no span), and rR
+# (parentbased_traceidratio at R, e.g. r0.01). A suffix after "+" names a
 # second copy of a mode ("off off+2": an A/A check of the "together" part).
 mode_env() { # MODE: the OTEL_* variables of a mode, as env arguments
-  local endpoint="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$HTTP_PORT"
-  case ${1%%+*} in
+  local endpoint="OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$HTTP_PORT" base=${1%%+*}
+  case $base in
     off) echo "OTEL_SDK_DISABLED=true" ;; # as with no endpoint: no tracer, no header
     default) echo "$endpoint" ;;
     full) echo "$endpoint OTEL_TRACES_SAMPLER=always_on" ;;
     header) echo "$endpoint OTEL_TRACES_SAMPLER=always_off" ;; # every reading's traceparent, no span
-    r*) local ratio=${1%%+*}; echo "$endpoint OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${ratio#r}" ;;
+    r*) echo "$endpoint OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=${base#r}" ;;
   esac
 }
 sampled() { # MODE: what the ingest benchmark's messages carry (off: no header)
-  case ${1%%+*} in
+  local base=${1%%+*}
+  case $base in
     off) ;;
     default) # the share an emulator of PATIENTS at 1 s sends at the default budget
       local rate
@@ -69,7 +71,7 @@ sampled() { # MODE: what the ingest benchmark's messages carry (off: no header)
       echo "BENCH_SAMPLED=$(echo "$rate / $PATIENTS" | bc -l)" ;;
     full) echo BENCH_SAMPLED=1 ;;
     header) echo BENCH_SAMPLED=0 ;;
-    r*) local ratio=${1%%+*}; echo "BENCH_SAMPLED=${ratio#r}" ;;
+    r*) echo "BENCH_SAMPLED=${base#r}" ;;
   esac
 }
 

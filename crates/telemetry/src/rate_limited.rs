@@ -37,10 +37,6 @@ impl RateLimited {
         let per_second = if per_second.is_finite() { per_second.max(0.0) } else { 0.0 };
         RateLimited { per_second, budget: Arc::new(Budget::new(per_second)) }
     }
-
-    pub fn per_second(&self) -> f64 {
-        self.per_second
-    }
 }
 
 impl ShouldSample for RateLimited {
